@@ -34,6 +34,11 @@ intents:
 """
 
 
+def sgd_schema_json(data_dir: Path, split: str) -> list[dict]:  # type: ignore[type-arg]
+    with gzip.open(data_dir / "sgd" / split / "schema.json.gz", "rt") as f:
+        return json.load(f)  # type: ignore[no-any-return]
+
+
 def problems(text: str, file: str = "s.yaml") -> list[str]:
     with pytest.raises(YamlProblems) as info:
         parse_schema(load_located(text, file), file)
@@ -56,7 +61,9 @@ def test_times_and_dates_stay_text() -> None:
 
 def test_empty_file() -> None:
     assert problems("") == ["s.yaml:1:1: the file is empty: expected a YAML mapping"]
-    assert problems("# only a comment\n") == ["s.yaml:1:1: the file holds no YAML document: expected a mapping"]
+    assert problems("# only a comment\n") == [
+        "s.yaml:1:1: the file holds no YAML document: expected a mapping"
+    ]
 
 
 def test_not_yaml_is_located() -> None:
@@ -130,8 +137,10 @@ def test_categorical_default_and_templates_are_checked() -> None:
 def test_ten_thousand_slots_is_a_clear_error() -> None:
     slots = "".join(f"  - name: s{i}\n    description: slot {i}\n" for i in range(10_000))
     text = GOOD.split("slots:\n")[0] + "slots:\n" + slots + "intents:\n" + GOOD.split("intents:\n")[1]
-    text = text.replace("[drink]", "[s1]").replace("size: small", "s2: x").replace(
-        "[drink, size, pickup_time]", "[s1]"
+    text = (
+        text.replace("[drink]", "[s1]")
+        .replace("size: small", "s2: x")
+        .replace("[drink, size, pickup_time]", "[s1]")
     )
     [message] = problems(text)
     assert message.startswith("s.yaml:5:3: slots: List should have at most 500 items")
@@ -163,8 +172,7 @@ def test_committed_schemas_all_validate(schemas_dir: Path) -> None:
 
 @pytest.mark.parametrize("split", ["train", "dev"])
 def test_sgd_schema_import_is_lossless(data_dir: Path, split: str) -> None:
-    raw = json.load(gzip.open(data_dir / "sgd" / split / "schema.json.gz", "rt"))
-    for obj in raw:
+    for obj in sgd_schema_json(data_dir, split):
         schema = Schema.from_sgd(obj)
         reloaded = parse_schema(load_located(schema.to_yaml(), "x.yaml"), "x.yaml")
         assert reloaded.to_sgd() == obj
@@ -172,7 +180,7 @@ def test_sgd_schema_import_is_lossless(data_dir: Path, split: str) -> None:
 
 def test_committed_sgd_schemas_match_the_data(data_dir: Path, schemas_dir: Path) -> None:
     for split in ("train", "dev"):
-        for obj in json.load(gzip.open(data_dir / "sgd" / split / "schema.json.gz", "rt")):
+        for obj in sgd_schema_json(data_dir, split):
             committed = load_schema(schemas_dir / "sgd" / f"{obj['service_name']}.yaml").to_sgd()
             assert committed == obj  # dict equality: the order of optional slots may differ
 

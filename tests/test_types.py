@@ -76,9 +76,7 @@ def test_state_is_immutable_and_updates_return_new_objects() -> None:
 def test_state_tracks_last_system_acts_and_backend() -> None:
     request = DialogueAct(ActType.REQUEST, "city", service="S")
     state = (
-        DialogueState()
-        .with_turn(Turn(Speaker.USER, "hi"))
-        .with_turn(Turn(Speaker.SYSTEM, "which city?", ()))
+        DialogueState().with_turn(Turn(Speaker.USER, "hi")).with_turn(Turn(Speaker.SYSTEM, "which city?", ()))
     )
     assert state.last_system_acts == ()
     from dialog.types import Frame

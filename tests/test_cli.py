@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.test_schema import GOOD
+
+
+def tod(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dialog.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_validate_passes_on_committed_schemas(schemas_dir: Path) -> None:
+    result = tod("schema", "validate", f"{schemas_dir}/**/*.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "37 schema(s) valid" in result.stdout
+
+
+def test_validate_reports_located_problems(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "bad.yaml").write_text(GOOD.replace("required_slots: [drink]", "required_slots: [milk]"))
+    (tmp_path / "empty.yaml").write_text("")
+    result = tod(
+        "schema", "validate", f"{tmp_path}/good.yaml,{tmp_path}/bad.yaml", str(tmp_path / "empty.yaml")
+    )
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines == [
+        f"{tmp_path}/bad.yaml:18:22: intent 'OrderDrink' names unknown slot 'milk' "
+        "(slots: drink, pickup_time, size)",
+        f"{tmp_path}/empty.yaml:1:1: the file is empty: expected a YAML mapping",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_with_nothing_to_match(tmp_path: Path) -> None:
+    result = tod("schema", "validate", f"{tmp_path}/*.yaml")
+    assert result.returncode == 1 and "error: no schema files match" in result.stderr
+
+
+def test_import_sgd_and_db_build(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "schemas"
+    result = tod("schema", "import-sgd", "--data-dir", str(data_dir), "--split", "dev", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote 17 services" in result.stdout and len(list(out.glob("*.yaml"))) == 17
+    assert tod("schema", "validate", str(out)).returncode == 0
+    db = tmp_path / "db"
+    result = tod(
+        "db", "build", "--split", "dev", "--schemas", f"{out}/Alarm_1.yaml", "--out", str(db), "--quiet",
+        env={"TOD_DATA_DIR": str(data_dir)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (db / "Alarm_1.sqlite").is_file() and "for 1 services" in result.stdout
+
+
+def test_missing_data_dir_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    env = {"TOD_DATA_DIR": ""}
+    result = tod("schema", "import-sgd", "--out", str(tmp_path), env=env)
+    assert result.returncode == 1
+    assert "error: no data directory: pass --data-dir DIR or set TOD_DATA_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
