@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import gzip
 import json
 import os
@@ -87,8 +89,25 @@ def dialogue_files(data_dir: str | Path | None, split: str) -> list[Path]:
     return sorted(files, key=lambda p: int(_DIALOGUE_FILE.match(p.name).group(1)))  # type: ignore[union-attr]
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    # Building ~10^6 small acyclic objects triggers the cyclic GC over and over: 4x slower with it on.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def read_dialogue_file(path: Path) -> list[Dialogue]:
     """Every dialogue of one file; a malformed dialogue is an error naming the file and dialogue."""
+    with _no_gc():
+        return _read_dialogue_file(path)
+
+
+def _read_dialogue_file(path: Path) -> list[Dialogue]:
     raw = _read_json(path)
     if not isinstance(raw, list):
         raise DataError(f"{path}: expected a list of dialogues")
