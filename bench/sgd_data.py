@@ -1,6 +1,6 @@
 """Figures for the foundation: imported schemas, SGD load time and memory, the dev round trip.
 
-    python bench/sgd_data.py --data-dir ../shared/data [--json OUT]
+python bench/sgd_data.py --data-dir ../shared/data [--json OUT]
 """
 
 from __future__ import annotations

@@ -59,6 +59,13 @@ def _read_json(path: Path) -> Any:
         raise DataError(f"{path}: cannot read: {exc}") from None
 
 
+def _read_json_list(path: Path, what: str) -> list[Any]:
+    raw = _read_json(path)
+    if not isinstance(raw, list):
+        raise DataError(f"{path}: expected a list of {what}")
+    return raw
+
+
 def _one_of(directory: Path, name: str) -> Path:
     for candidate in (directory / f"{name}.gz", directory / name):
         if candidate.is_file():
@@ -69,11 +76,8 @@ def _one_of(directory: Path, name: str) -> Path:
 def read_sgd_schemas(data_dir: str | Path | None, split: str) -> list[Schema]:
     """The services of one SGD split as ``Schema`` objects."""
     path = _one_of(split_dir(data_dir, split), "schema.json")
-    raw = _read_json(path)
-    if not isinstance(raw, list):
-        raise DataError(f"{path}: expected a list of services")
     schemas = []
-    for i, obj in enumerate(raw):
+    for i, obj in enumerate(_read_json_list(path, "services")):
         try:
             schemas.append(Schema.from_sgd(obj, source=SGD_SOURCE))
         except (KeyError, TypeError, ValueError) as exc:
@@ -108,11 +112,8 @@ def read_dialogue_file(path: Path) -> list[Dialogue]:
 
 
 def _read_dialogue_file(path: Path) -> list[Dialogue]:
-    raw = _read_json(path)
-    if not isinstance(raw, list):
-        raise DataError(f"{path}: expected a list of dialogues")
     out = []
-    for i, obj in enumerate(raw):
+    for i, obj in enumerate(raw_dialogues(path)):
         try:
             out.append(Dialogue.from_sgd(obj))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -144,7 +145,4 @@ def load_dialogues(
 
 def raw_dialogues(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of one dialogue file as they are (for round-trip checks)."""
-    raw = _read_json(path)
-    if not isinstance(raw, list):
-        raise DataError(f"{path}: expected a list of dialogues")
-    return raw
+    return _read_json_list(path, "dialogues")
