@@ -7,12 +7,13 @@ quoted, so nothing a user says ever becomes SQL.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +24,7 @@ from dialog.types import DONTCARE, BackendResult, Row, ServiceCall
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 TRANSACTIONS = "tod_transactions"
+VOCABULARY = "tod_vocabulary"
 
 
 def _quote(name: str) -> str:
@@ -49,6 +51,7 @@ class Backend:
         self.schema = schema
         self._db = connection
         self._db.row_factory = sqlite3.Row
+        self._used: dict[str, set[str]] = {}
         # SQLite's lower() only folds ASCII; compare with Python's casefold instead.
         self._db.create_function("tod_norm", 1, lambda v: None if v is None else _norm(v), deterministic=True)
 
@@ -69,14 +72,38 @@ class Backend:
             )
         if path is not None and built and not Path(path).is_file():
             raise BackendError(f"database not found: {path} (run `tod db build` first)")
-        connection = sqlite3.connect(":memory:" if path is None else str(path), check_same_thread=False)
+        # Autocommit mode: writes are grouped by explicit savepoints (see _atomic), which nest, so
+        # that a whole simulated dialogue can run in a sandbox and be rolled back.
+        connection = sqlite3.connect(
+            ":memory:" if path is None else str(path), check_same_thread=False, isolation_level=None
+        )
         backend = cls(schema, connection)
         backend._create()
         return backend
 
+    @contextlib.contextmanager
+    def _atomic(self, rollback: bool = False) -> Iterator[None]:
+        name = f"tod_sp_{id(self)}"
+        self._db.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._db.execute(f"ROLLBACK TO {name}")
+            self._db.execute(f"RELEASE {name}")
+            raise
+        if rollback:
+            self._db.execute(f"ROLLBACK TO {name}")
+        self._db.execute(f"RELEASE {name}")
+
+    @contextlib.contextmanager
+    def sandbox(self) -> Iterator[Backend]:
+        """Everything done inside (bookings, consumed rows) is rolled back at the end."""
+        with self._atomic(rollback=True):
+            yield self
+
     def _create(self) -> None:
         columns = ", ".join(f"{_quote(s)} TEXT" for s in self.schema.slot_names)
-        with self._db:
+        with self._atomic():
             for name, table in self.schema.backend.tables.items():
                 self._db.execute(f"CREATE TABLE IF NOT EXISTS {_table(name)} ({columns})")
                 if self.count(name) == 0 and not table.built:
@@ -86,6 +113,12 @@ class Backend:
                 f"CREATE TABLE IF NOT EXISTS {_quote(TRANSACTIONS)} "
                 "(id INTEGER PRIMARY KEY, intent TEXT, parameters TEXT, created TEXT)"
             )
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {_quote(VOCABULARY)} (slot TEXT, value TEXT)")
+
+    def add_vocabulary(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Record values that slots take outside any table (e.g. the dates users asked for)."""
+        with self._atomic():
+            self._db.executemany(f"INSERT INTO {_quote(VOCABULARY)} (slot, value) VALUES (?, ?)", pairs)
 
     def _read_csv(self, name: str) -> list[dict[str, str]]:
         base = self.schema.path.parent if self.schema.path else Path(".")
@@ -104,7 +137,7 @@ class Backend:
         """Add rows to a table; columns must be slots of the schema."""
         self._check_table(table)
         slots = self.schema.slot_names
-        with self._db:
+        with self._atomic():
             for row in rows:
                 unknown = set(row) - set(slots)
                 if unknown:
@@ -129,12 +162,42 @@ class Backend:
 
     def _used_columns(self, table: str) -> set[str]:
         # Columns with at least one value: constraints on other slots cannot filter this table.
+        if table in self._used:
+            return self._used[table]
         used = set()
         for slot in self.schema.slot_names:
             q = f"SELECT 1 FROM {_table(table)} WHERE {_quote(slot)} IS NOT NULL LIMIT 1"
             if self._db.execute(q).fetchone():
                 used.add(slot)
+        self._used[table] = used
         return used
+
+    def columns(self, table: str) -> set[str]:
+        """The slots that this table has values for."""
+        self._check_table(table)
+        return set(self._used_columns(table))
+
+    def distinct(
+        self, table: str, slot: str, constraints: Mapping[str, Constraint] | None = None
+    ) -> list[str]:
+        """The distinct values of ``slot`` among the rows matching ``constraints`` (in row order)."""
+        rows = self._select(table, constraints or {}, None)
+        return list(dict.fromkeys(r[slot] for _, r in rows if slot in r))
+
+    def rows(self, table: str) -> tuple[Row, ...]:
+        self._check_table(table)
+        return tuple(row for _, row in self._select(table, {}, None))
+
+    def slot_values(self) -> dict[str, list[str]]:
+        """Every value each slot takes in any table (e.g. for a rule NLU's vocabulary)."""
+        out: dict[str, dict[str, None]] = {}
+        for table in self.schema.backend.tables:
+            for _, row in self._select(table, {}, None):
+                for slot, value in row.items():
+                    out.setdefault(slot, {})[value] = None
+        for slot, value in self._db.execute(f"SELECT slot, value FROM {_quote(VOCABULARY)} ORDER BY rowid"):
+            out.setdefault(slot, {})[value] = None
+        return {slot: list(values) for slot, values in out.items()}
 
     def search(
         self, intent: str, constraints: Mapping[str, Constraint], limit: int | None = None
@@ -186,12 +249,13 @@ class Backend:
         matched: dict[str, str] = {}
         rowid: int | None = None
         if spec.table is not None:
-            found = self._select(spec.table, parameters, limit=1)
+            # Match on what the user gave: a default is a guess, not a condition on the row.
+            found = self._select(spec.table, slots, limit=1)
             if not found:
                 return BackendResult(call, (), transactional=True)
             rowid, row = found[0]
             matched = dict(row)
-        with self._db:
+        with self._atomic():
             if (
                 rowid is not None
                 and spec.table is not None
@@ -202,7 +266,7 @@ class Backend:
                 f"INSERT INTO {_quote(TRANSACTIONS)} (intent, parameters, created) VALUES (?, ?, ?)",
                 (intent, json.dumps(parameters, sort_keys=True), datetime.now(UTC).isoformat()),
             )
-        result = {**matched, **parameters}
+        result = {**spec.optional_slots, **matched, **slots}
         keep = set(spec.result_slots) | set(spec.required_slots) | set(spec.optional_slots)
         row = MappingProxyType({k: v for k, v in result.items() if k in keep})
         return BackendResult(call, (row,), transactional=True)
@@ -246,3 +310,17 @@ class Backend:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_backends(schemas: Sequence[Schema], db_dir: Path | None = None) -> dict[str, Backend]:
+    """One backend per service: ``db_dir/<service>.sqlite`` when ``tod db build`` made one (imported
+    services; default ``data/db/sgd``), else in memory from the inline and CSV rows."""
+    from dialog import paths
+
+    directory = db_dir or paths.db_dir() / "sgd"
+    out = {}
+    for schema in schemas:
+        path = directory / f"{schema.service}.sqlite"
+        built = any(t.built for t in schema.backend.tables.values())
+        out[schema.service] = Backend.open(schema, path if built or path.is_file() else None)
+    return out

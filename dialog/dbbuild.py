@@ -10,7 +10,7 @@ from pathlib import Path
 from dialog.backend import Backend
 from dialog.data.sgd import iter_dialogues
 from dialog.schema import Schema
-from dialog.types import Speaker
+from dialog.types import DONTCARE, Speaker
 
 
 @dataclass(frozen=True)
@@ -29,13 +29,22 @@ def build_sgd_databases(
     progress: bool = False,
 ) -> list[TableStats]:
     """Write ``out_dir/<service>.sqlite`` for every schema with built tables, rows deduplicated."""
-    by_service = {s.service: s for s in schemas if any(t.built for t in s.backend.tables.values())}
+    # Every imported service gets a database: its built tables and the vocabulary of its slots.
+    by_service = {s.service: s for s in schemas}
     rows: dict[tuple[str, str], dict[tuple[tuple[str, str], ...], None]] = defaultdict(dict)
     calls: dict[tuple[str, str], int] = defaultdict(int)
+    # Values users gave for each slot: the vocabulary for slots that no table holds (dates, times).
+    said: dict[str, dict[tuple[str, str], None]] = defaultdict(dict)
     for split in splits:
         for dialogue in iter_dialogues(data_dir, split, progress=progress):
             for turn in dialogue.turns:
                 if turn.speaker is not Speaker.SYSTEM:
+                    for frame in turn.frames:
+                        if frame.service in by_service and frame.state is not None:
+                            for slot, values in frame.state.slot_values.items():
+                                said[frame.service].update(
+                                    ((slot, v), None) for v in values[:1] if v != DONTCARE
+                                )
                     continue
                 for frame in turn.frames:
                     schema = by_service.get(frame.service)
@@ -60,6 +69,7 @@ def build_sgd_databases(
                 table_rows = [dict(r) for r in rows.get((service, table), {})]
                 backend.insert(table, table_rows)
                 stats.append(TableStats(service, table, len(table_rows), calls.get((service, table), 0)))
+            backend.add_vocabulary(list(said.get(service, {})))
         tmp.replace(path)
     return stats
 

@@ -14,7 +14,14 @@ from dialog.errors import RegistryError
 
 STAGES = ("nlu", "dst", "policy", "nlg", "agent", "user")
 #: Modules that register built-in components when imported (filled as stages are implemented).
-BUILTIN_MODULES: tuple[str, ...] = ()
+BUILTIN_MODULES: tuple[str, ...] = (
+    "dialog.nlu.rule",
+    "dialog.dst.rule",
+    "dialog.policy.form",
+    "dialog.nlg.template",
+    "dialog.agent",
+    "dialog.user.agenda",
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -138,6 +138,27 @@ class Schema(_Strict):
                 return intent
         raise KeyError(f"service {self.service} has no intent {name!r}")
 
+    def followups(self, intent: str) -> list[Intent]:
+        """Transactional intents that act on a search intent's result (find a restaurant, then book
+        it): those whose required slots include one of its result slots that it does not ask for."""
+        search = self.intent(intent)
+        found = set(search.result_slots) - set(search.required_slots) - set(search.optional_slots)
+        return [i for i in self.intents if i.transactional and found & set(i.required_slots)]
+
+    def key_slot(self, intent: str) -> str | None:
+        """The slot that names a search result (e.g. restaurant_name): among the result slots that the
+        intent does not take as constraints, one that a follow-up intent needs, else one whose name
+        says it names something, else the first."""
+        spec = self.intent(intent)
+        asked = set(spec.required_slots) | set(spec.optional_slots)
+        candidates = [s for s in spec.result_slots if s not in asked]
+        needed = {s for f in self.followups(intent) for s in f.required_slots}
+        naming = [s for s in candidates if s.endswith("name") or s in ("title", "address")]
+        for group in ([s for s in naming if s in needed], naming, [s for s in candidates if s in needed]):
+            if group:
+                return group[0]
+        return candidates[0] if candidates else None
+
     @property
     def slot_names(self) -> list[str]:
         return [s.name for s in self.slots]

@@ -370,16 +370,26 @@ class DialogueState:
 
 @dataclass(frozen=True)
 class SubGoal:
-    """One task of a user goal: an intent of a service, its constraints and what to ask for."""
+    """One task of a user goal: an intent of a service, its constraints and what to ask for.
+
+    ``alternatives`` are the values to fall back on when a first choice fails (no match, booking
+    refused); ``from_offer`` are slots the user takes from what the system offers (e.g. which
+    restaurant to book), so they are not constraints.
+    """
 
     service: str
     intent: str
     constraints: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     requests: tuple[str, ...] = ()
+    alternatives: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    from_offer: tuple[str, ...] = ()
+    transactional: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "constraints", MappingProxyType(dict(self.constraints)))
         object.__setattr__(self, "requests", tuple(self.requests))
+        object.__setattr__(self, "alternatives", MappingProxyType(dict(self.alternatives)))
+        object.__setattr__(self, "from_offer", tuple(self.from_offer))
 
 
 @dataclass(frozen=True)

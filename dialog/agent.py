@@ -1,0 +1,143 @@
+"""PipelineAgent: NLU → DST → backend lookup → policy → NLG, one short loop.
+
+``respond`` runs every stage on text; ``respond_acts`` takes the user's acts as they are and skips
+NLU and NLG, so that an act-level evaluation measures the policy alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dialog.backend import Backend
+from dialog.lookup import BackendLookup
+from dialog.protocols import DST, NLG, NLU, Policy
+from dialog.registry import registry
+from dialog.schema import Schema
+from dialog.types import (
+    BackendResult,
+    DialogueAct,
+    DialogueState,
+    Frame,
+    Reply,
+    Speaker,
+    StageTrace,
+    Turn,
+)
+
+#: The stages of the named agents; ``pipeline`` (trained components) is registered by its issue.
+AGENT_STAGES: dict[str, dict[str, str]] = {
+    "form": {"nlu": "rule", "dst": "rule", "policy": "form", "nlg": "template"},
+}
+MAX_INPUT_CHARS = 5000
+
+
+def _frames(
+    acts: Sequence[DialogueAct], state: DialogueState, result: BackendResult | None = None
+) -> tuple[Frame, ...]:
+    """Acts grouped into one frame per service (in order), with the backend call on its service."""
+    services = list(dict.fromkeys(a.service or state.active_service or "" for a in acts))
+    if result is not None and state.active_service not in services:
+        services.append(state.active_service or "")
+    frames = []
+    for service in services:
+        own = tuple(a for a in acts if (a.service or state.active_service or "") == service)
+        with_call = result is not None and service == state.active_service
+        frames.append(
+            Frame(
+                service=service,
+                actions=own,
+                state=None,
+                service_call=result.call if with_call and result is not None else None,
+                service_results=result.rows if with_call and result is not None else None,
+            )
+        )
+    return tuple(frames)
+
+
+class PipelineAgent:
+    """Composes the four stages and the backend lookup. Holds no per-dialogue state."""
+
+    def __init__(
+        self,
+        nlu: NLU,
+        dst: DST,
+        policy: Policy,
+        nlg: NLG,
+        lookup: BackendLookup,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.nlu, self.dst, self.policy, self.nlg, self.lookup = nlu, dst, policy, nlg, lookup
+        self.names = dict(names or {})
+
+    @classmethod
+    def from_names(
+        cls, schemas: Sequence[Schema], backends: Mapping[str, Backend], **stages: str
+    ) -> PipelineAgent:
+        """Build from registry names, e.g. ``from_names(schemas, backends, nlu="rule", ...)``."""
+        made: dict[str, Any] = {}
+        for stage in ("nlu", "dst", "policy", "nlg"):
+            made[stage] = registry.create(stage, stages[stage], schemas=schemas, backends=backends)
+        return cls(**made, lookup=BackendLookup(schemas, backends), names=stages)
+
+    def respond(self, text: str, state: DialogueState) -> Reply:
+        text = text[:MAX_INPUT_CHARS]
+        start = time.perf_counter()
+        acts = self.nlu.parse(text, state)
+        trace = [StageTrace("nlu", self.names.get("nlu", ""), acts, (time.perf_counter() - start) * 1000)]
+        return self._after_nlu(text, acts, state, trace, with_nlg=True)
+
+    def respond_acts(self, acts: tuple[DialogueAct, ...], state: DialogueState, text: str = "") -> Reply:
+        return self._after_nlu(text, acts, state, [], with_nlg=False)
+
+    def _after_nlu(
+        self,
+        text: str,
+        acts: tuple[DialogueAct, ...],
+        state: DialogueState,
+        trace: list[StageTrace],
+        with_nlg: bool,
+    ) -> Reply:
+        t0 = time.perf_counter()
+        state = self.dst.update(state, text, acts)
+        state = state.with_turn(Turn(Speaker.USER, text, _frames(acts, state)))
+        t1 = time.perf_counter()
+        state, result = self.lookup.query(state)
+        t2 = time.perf_counter()
+        system_acts = self.policy.act(state)
+        t3 = time.perf_counter()
+        reply = self.nlg.generate(system_acts, state) if with_nlg else ""
+        t4 = time.perf_counter()
+        trace += [
+            StageTrace(
+                "dst",
+                self.names.get("dst", ""),
+                state.frames.get(state.active_service or ""),
+                (t1 - t0) * 1000,
+            ),
+            StageTrace("backend", "sqlite", result, (t2 - t1) * 1000),
+            StageTrace("policy", self.names.get("policy", ""), system_acts, (t3 - t2) * 1000),
+        ]
+        if with_nlg:
+            trace.append(StageTrace("nlg", self.names.get("nlg", ""), reply, (t4 - t3) * 1000))
+        state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(system_acts, state, result)))
+        return Reply(reply, state, tuple(trace), system_acts)
+
+
+def create_agent(
+    name: str, schemas: Sequence[Schema], backends: Mapping[str, Backend], **overrides: str | None
+) -> PipelineAgent:
+    """A named agent (``form``, ...), with any stage overridden by registry name."""
+    if name not in AGENT_STAGES:
+        known = ", ".join(sorted(AGENT_STAGES))
+        from dialog.errors import RegistryError
+
+        raise RegistryError(f"unknown agent {name!r} (known: {known})")
+    stages = {**AGENT_STAGES[name], **{k: v for k, v in overrides.items() if v}}
+    return PipelineAgent.from_names(schemas, backends, **stages)
+
+
+registry.register("agent", "form")(
+    lambda schemas, backends, **kw: create_agent("form", schemas, backends, **kw)
+)

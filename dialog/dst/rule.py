@@ -1,0 +1,106 @@
+"""Rule DST: applies the user's acts to the state (the baseline, and the tracker of act-level runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rapidfuzz import fuzz, process
+
+from dialog.backend import Backend
+from dialog.registry import registry
+from dialog.schema import Schema
+from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState, FrameState, Speaker
+
+
+def canonical_value(schema: Schema, slot: str, value: str) -> str | None:
+    """The value as the schema spells it, or None when a categorical slot does not allow it."""
+    spec = schema.slot(slot)
+    if value.casefold() == DONTCARE or not spec.categorical:
+        return DONTCARE if value.casefold() == DONTCARE else value
+    by_fold = {v.casefold(): v for v in spec.values}
+    if value.casefold() in by_fold:
+        return by_fold[value.casefold()]
+    match = process.extractOne(value.casefold(), list(by_fold), scorer=fuzz.ratio, score_cutoff=88)
+    return by_fold[match[0]] if match else None
+
+
+def offered_values(state: DialogueState, service: str) -> dict[str, str]:
+    """Slot values of the system's latest offer for ``service`` (the user may accept it later)."""
+    for turn in reversed(state.history):
+        if turn.speaker is not Speaker.SYSTEM:
+            continue
+        offer = {
+            a.slot: a.values[0]
+            for a in turn.acts
+            if a.act is ActType.OFFER and a.service == service and a.slot and a.values
+        }
+        if offer:
+            return offer
+    return {}
+
+
+def offered_intent(state: DialogueState, service: str) -> str | None:
+    for a in state.last_system_acts:
+        if a.act is ActType.OFFER_INTENT and a.service == service and a.values:
+            return a.values[0]
+    return None
+
+
+@registry.register("dst", "rule")
+class RuleDST:
+    """Writes INFORMed values (categorical ones checked against the schema), the active intent, the
+    slots requested this turn, and carries offered values over when the user accepts an offer."""
+
+    def __init__(self, schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None) -> None:
+        self.schemas = {s.service: s for s in schemas}
+
+    def update(self, state: DialogueState, text: str, acts: tuple[DialogueAct, ...]) -> DialogueState:
+        by_service: dict[str, list[DialogueAct]] = {}
+        for act in acts:
+            service = act.service or state.active_service or next(iter(self.schemas), None)
+            if service in self.schemas:
+                by_service.setdefault(service, []).append(act)
+        for service, service_acts in by_service.items():
+            state = state.with_frame(service, self._apply(state, service, service_acts))
+        return state
+
+    def _apply(self, state: DialogueState, service: str, acts: list[DialogueAct]) -> FrameState:
+        schema = self.schemas[service]
+        frame = state.frame(service)
+        intent = frame.active_intent
+        values = dict(frame.slot_values)
+        requested: list[str] = []
+        accept_offer = False
+        for act in acts:
+            if act.act is ActType.INFORM_INTENT and act.values and act.values[0] in schema.intent_names:
+                new_intent = act.values[0]
+                accept_offer = accept_offer or (
+                    new_intent != intent and schema.intent(new_intent).transactional
+                )
+                intent = new_intent
+            elif act.act is ActType.AFFIRM_INTENT:
+                intent = offered_intent(state, service) or intent
+                accept_offer = True
+            elif act.act is ActType.SELECT:
+                accept_offer = True
+            elif act.act is ActType.INFORM and act.slot in schema.slot_names and act.values:
+                value = canonical_value(schema, act.slot, act.values[0])
+                if value is not None:
+                    values[act.slot] = (value,)
+            elif act.act is ActType.REQUEST and act.slot in schema.slot_names:
+                requested.append(act.slot)
+        if accept_offer and intent in schema.intent_names:
+            # Take what the intent needs from the accepted offer (e.g. which restaurant to book).
+            spec = schema.intent(intent)
+            wanted = {*spec.required_slots, *spec.optional_slots}
+            for slot, value in offered_values(state, service).items():
+                if slot in wanted and slot not in values:
+                    values[slot] = (value,)
+        return FrameState(intent, tuple(dict.fromkeys(requested)), values)
+
+
+def last_user_acts(state: DialogueState) -> tuple[DialogueAct, ...]:
+    """The acts of the latest user turn in the history (the turn being answered)."""
+    if state.history and state.history[-1].speaker is Speaker.USER:
+        return state.history[-1].acts
+    return ()

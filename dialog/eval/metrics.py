@@ -1,0 +1,207 @@
+"""Dialogue metrics from transcripts: task success in ConvLab's sense, state accuracy, repetition,
+diversity, abandonment and latency. Fractions are in [0, 1]; a metric that does not apply is None."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dialog.eval.runner import Transcript
+from dialog.types import DONTCARE, ActType, BackendResult, DialogueAct, SubGoal
+
+A = ActType
+
+
+def _norm(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+def _allowed(task: SubGoal) -> dict[str, set[str]]:
+    """Each constraint's acceptable values: the first choice or its alternative."""
+    allowed = {s: {_norm(v)} for s, v in task.constraints.items()}
+    for slot, value in task.alternatives.items():
+        allowed.setdefault(slot, set()).add(_norm(value))
+    return allowed
+
+
+def _matches(values: dict[str, str], allowed: dict[str, set[str]], required: bool) -> bool:
+    for slot, ok in allowed.items():
+        if _norm(DONTCARE) in ok:
+            continue
+        if slot not in values:
+            if required:
+                return False
+            continue
+        if _norm(values[slot]) not in ok:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class DialogueScore:
+    service: str
+    success: bool
+    complete: bool
+    booked: bool | None  # None: the goal books nothing
+    inform_tp: int
+    inform_fp: int
+    inform_fn: int
+    turns: int
+    slots_correct: int
+    slots_total: int
+    jga_correct: int
+    jga_total: int
+    repeated_turns: int
+    abandoned: bool
+    latencies_ms: tuple[float, ...]
+    texts: tuple[str, ...]
+
+
+def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:
+    return [t.reply.acts for t in transcript.turns]
+
+
+def backend_results(transcript: Transcript) -> list[BackendResult]:
+    out = []
+    for turn in transcript.turns:
+        for stage in turn.reply.trace:
+            if stage.stage == "backend" and isinstance(stage.output, BackendResult):
+                out.append(stage.output)
+    return out
+
+
+def _task_found(task: SubGoal, transcript: Transcript) -> bool:
+    allowed = _allowed(task)
+    if task.transactional:
+        for result in backend_results(transcript):
+            if result.transactional and result.success and result.call.method == task.intent:
+                if _matches(dict(result.call.parameters), allowed, required=False):
+                    return True
+        return False
+    for acts in system_acts(transcript):
+        offer = {a.slot: a.values[0] for a in acts if a.act is A.OFFER and a.service == task.service and a.slot}
+        if offer and _matches(offer, allowed, required=False):
+            return True
+    return False
+
+
+def score_dialogue(transcript: Transcript) -> DialogueScore:
+    goal = transcript.goal
+    informed = {
+        (a.service, a.slot) for acts in system_acts(transcript) for a in acts if a.act is A.INFORM and a.slot
+    }
+    requested = {(t.service, s) for t in goal.tasks for s in t.requests}
+    tp, fp, fn = len(informed & requested), len(informed - requested), len(requested - informed)
+    found = [_task_found(t, transcript) for t in goal.tasks]
+    complete = all(found)
+    success = complete and fn == 0
+    booking = [f for t, f in zip(goal.tasks, found, strict=True) if t.transactional]
+    # Slot accuracy: the system's final state against the user's final constraints.
+    state = transcript.state
+    final = transcript.user.constraints if transcript.user is not None else [dict(t.constraints) for t in goal.tasks]
+    correct = total = 0
+    for task, constraints in zip(goal.tasks, final, strict=True):
+        tracked = state.frame(task.service).slot_values
+        for slot, value in constraints.items():
+            total += 1
+            correct += bool(tracked.get(slot)) and _norm(tracked[slot][0]) == _norm(value)
+    # Joint goal accuracy per turn: the tracked state against what the user had said by then.
+    jga_correct = 0
+    for turn in transcript.turns:
+        belief = turn.user_belief
+        services = set(belief) | {s for s, f in turn.reply.state.frames.items() if f.slot_values}
+        jga_correct += all(
+            {k: _norm(v[0]) for k, v in turn.reply.state.frame(s).slot_values.items() if v}
+            == {k: _norm(v) for k, v in belief.get(s, {}).items()}
+            for s in services
+        )
+    return DialogueScore(
+        service=goal.tasks[0].service,
+        success=success,
+        complete=complete,
+        booked=all(booking) if booking else None,
+        inform_tp=tp,
+        inform_fp=fp,
+        inform_fn=fn,
+        turns=len(transcript.turns),
+        slots_correct=correct,
+        slots_total=total,
+        jga_correct=jga_correct,
+        jga_total=len(transcript.turns),
+        repeated_turns=repeated_turns(system_acts(transcript)),
+        abandoned=transcript.user.abandoned if transcript.user is not None else False,
+        latencies_ms=tuple(t.ms for t in transcript.turns),
+        texts=tuple(t.reply.text for t in transcript.turns if t.reply.text),
+    )
+
+
+def repeated_turns(turns: Sequence[tuple[DialogueAct, ...]]) -> int:
+    """System turns that repeat the previous one, or request a slot already requested before."""
+    count = 0
+    asked: set[tuple[str | None, str]] = set()
+    previous: tuple[DialogueAct, ...] | None = None
+    for acts in turns:
+        requests = {(a.service, a.slot) for a in acts if a.act is A.REQUEST and a.slot}
+        if acts == previous or requests & asked:
+            count += 1
+        asked |= requests
+        previous = acts
+    return count
+
+
+def distinct_n(texts: Iterable[str], n: int) -> float | None:
+    """Distinct n-grams over all n-grams of the texts (corpus level); None without text."""
+    grams = [tuple(tokens[i : i + n]) for text in texts for tokens in [text.lower().split()] for i in range(len(tokens) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def _rate(values: Sequence[bool]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
+    """The architecture's flat keys for a set of dialogues."""
+    tp = sum(s.inform_tp for s in scores)
+    fp = sum(s.inform_fp for s in scores)
+    fn = sum(s.inform_fn for s in scores)
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision is not None and recall is not None and precision + recall
+        else None
+    )
+    latencies = [ms for s in scores for ms in s.latencies_ms]
+    turns = sum(s.turns for s in scores)
+    slots = sum(s.slots_total for s in scores)
+    texts = [t for s in scores for t in s.texts]
+    return {
+        "n_dialogues": len(scores),
+        "success_rate": _rate([s.success for s in scores]),
+        "complete_rate": _rate([s.complete for s in scores]),
+        "book_rate": _rate([s.booked for s in scores if s.booked is not None]),
+        "inform_precision": precision,
+        "inform_recall": recall,
+        "inform_f1": f1,
+        "avg_turns": turns / len(scores) if scores else None,
+        "slot_accuracy": sum(s.slots_correct for s in scores) / slots if slots else None,
+        "joint_goal_accuracy": sum(s.jga_correct for s in scores) / turns if turns else None,
+        "coherence": None,  # the learned coherence scorer comes with its own issue
+        "repetition_rate": sum(s.repeated_turns for s in scores) / turns if turns else None,
+        "distinct_1": distinct_n(texts, 1),
+        "distinct_2": distinct_n(texts, 2),
+        "satisfaction": None,  # the simulated user's satisfaction comes with the coherence issue
+        "abandon_rate": _rate([s.abandoned for s in scores]),
+        "turn_latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
+        "turn_latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else None,
+    }
+
+
+def per_schema(scores: Sequence[DialogueScore]) -> dict[str, dict[str, float | int | None]]:
+    groups: dict[str, list[DialogueScore]] = defaultdict(list)
+    for score in scores:
+        groups[score.service].append(score)
+    return {service: aggregate(group) for service, group in sorted(groups.items())}

@@ -1,0 +1,85 @@
+"""The one dialogue runner: an agent against a simulated user, turn by turn, with a full transcript.
+
+Used by ``tod eval dialogues``, the RL environment and the app's evaluate tab.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dialog.agent import PipelineAgent
+from dialog.types import ActType, DialogueAct, DialogueState, Goal, Reply
+from dialog.user.agenda import AgendaUser, UserState
+from dialog.user.errors import ErrorModel
+from dialog.user.text import UserText
+
+Level = Literal["acts", "text"]
+MAX_TURNS = 20
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    user_acts: tuple[DialogueAct, ...]  # what the user meant
+    heard_acts: tuple[DialogueAct, ...]  # what reached the system after the error model
+    user_text: str
+    reply: Reply
+    ms: float
+    user_belief: dict[str, dict[str, str]]  # what the user had said so far, per service
+
+
+@dataclass
+class Transcript:
+    goal: Goal
+    turns: list[TurnRecord] = field(default_factory=list)
+    end_reason: str = ""
+    user: UserState | None = None
+
+    @property
+    def state(self) -> DialogueState:
+        return self.turns[-1].reply.state if self.turns else DialogueState()
+
+
+def run_dialogue(
+    agent: PipelineAgent,
+    user: AgendaUser,
+    goal: Goal,
+    rng: random.Random,
+    level: Level = "acts",
+    errors: ErrorModel | None = None,
+    text: UserText | None = None,
+    max_turns: int = MAX_TURNS,
+) -> Transcript:
+    """Play one dialogue; stops on a goodbye, when the user is done, or at ``max_turns``."""
+    if level == "text" and text is None:
+        raise ValueError("a text-level run needs a UserText")
+    transcript = Transcript(goal)
+    user_state, acts = user.start(goal, rng)
+    state = DialogueState()
+    for _ in range(max_turns):
+        heard = errors.corrupt(acts, rng) if errors is not None else acts
+        start = time.perf_counter()
+        if level == "text":
+            assert text is not None
+            utterance = text.realise(heard, rng)
+            reply = agent.respond(utterance, state)
+        else:
+            utterance = ""
+            reply = agent.respond_acts(heard, state)
+        ms = (time.perf_counter() - start) * 1000
+        transcript.turns.append(TurnRecord(acts, heard, utterance, reply, ms, user.belief(user_state)))
+        state = reply.state
+        user_state, acts = user.reply(user_state, reply.acts, rng)
+        if any(a.act is ActType.GOODBYE for a in reply.acts):
+            transcript.end_reason = user_state.end_reason or "system goodbye"
+            break
+        if user_state.done and not acts:
+            transcript.end_reason = user_state.end_reason
+            break
+    else:
+        transcript.end_reason = "turn cap"
+        user_state.abandoned = user_state.abandoned or user_state.current is not None
+    transcript.user = user_state
+    return transcript
