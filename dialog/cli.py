@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +20,8 @@ schema_app = typer.Typer(help="Validate, import and export service schemas.", no
 db_app = typer.Typer(help="Backend databases.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
+eval_app = typer.Typer(help="Evaluate agents and components.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 DataDir = Annotated[
     str | None,
@@ -120,6 +124,91 @@ def db_build(
         f"built {len(stats)} tables for {services} services, {rows} rows, "
         f"in {time.perf_counter() - start:.1f} s under {target}"
     )
+
+
+def _load(patterns: list[str] | None, db_dir: Path | None = None) -> tuple[list, dict]:  # type: ignore[type-arg]
+    """Schemas from globs (default: every built-in schema) and a backend for each."""
+    from dialog import paths
+    from dialog.backend import open_backends
+    from dialog.registry import load_builtins
+    from dialog.schema import expand_paths, load_schemas
+
+    load_builtins()
+    files = expand_paths(patterns or [str(paths.schemas_dir() / "**" / "*.yaml")])
+    if not files:
+        raise TodError(f"no schema files match {patterns}")
+    schemas = load_schemas(files)
+    return schemas, open_backends(schemas, db_dir)
+
+
+@eval_app.command("dialogues")
+def eval_dialogues(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
+    agent: Annotated[str, typer.Option("--agent", help="form, pipeline, simpletod, ...")] = "form",
+    schemas: Annotated[
+        list[str] | None, typer.Option("--schemas", help="Schema globs (repeat or comma).")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Dialogues per schema.")] = 100,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    level: Annotated[str, typer.Option("--level", help="acts: policy only; text: every stage.")] = "acts",
+    nlu_error: Annotated[float, typer.Option("--nlu-error", min=0.0, max=1.0, help="User error rate.")] = 0.0,
+    nlu: Annotated[str | None, typer.Option("--nlu")] = None,
+    dst: Annotated[str | None, typer.Option("--dst")] = None,
+    policy: Annotated[str | None, typer.Option("--policy")] = None,
+    nlg: Annotated[str | None, typer.Option("--nlg")] = None,
+    max_turns: Annotated[int, typer.Option("--max-turns", min=1)] = 20,
+    report: Annotated[Path | None, typer.Option("--report", help="Write report.md into this folder.")] = None,
+    db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Simulated dialogues against the agenda user; task, state and quality metrics as JSON."""
+    from dialog.eval.dialogues import EvalConfig, evaluate
+    from dialog.eval.report import dialogue_report
+
+    if level not in ("acts", "text"):
+        raise TodError(f"--level must be acts or text, not {level!r}")
+    loaded, backends = _load(schemas, db_dir)
+    config = EvalConfig(
+        agent=agent,
+        n=n,
+        seed=seed,
+        level=level,  # type: ignore[arg-type]
+        nlu_error=nlu_error,
+        max_turns=max_turns,
+        stages={"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg},
+    )
+    with _progress_bar(quiet, "dialogues") as advance:
+        result = evaluate(loaded, backends, config, progress=advance)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result.metrics, indent=2) + "\n")
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "report.md").write_text(dialogue_report(result.metrics, result.samples()))
+    m = result.metrics
+    typer.echo(
+        f"{m['n_dialogues']} dialogues: success {m['success_rate']:.3f}, complete {m['complete_rate']:.3f}, "
+        f"turns {m['avg_turns']:.2f}, abandon {m['abandon_rate']:.3f} -> {json_out}"
+    )
+
+
+@contextlib.contextmanager
+def _progress_bar(quiet: bool, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar on a terminal (nothing with --quiet or when output is not a terminal)."""
+    if not _progress(quiet):
+        yield lambda done, total: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(unit=unit)
+
+    def advance(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield advance
+    finally:
+        bar.close()
 
 
 @app.command("chat")

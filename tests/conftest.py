@@ -27,3 +27,24 @@ def dev_dialogues(data_dir: Path):  # type: ignore[no-untyped-def]
     from dialog.data.sgd import load_dialogues
 
     return load_dialogues(data_dir, "dev")
+
+
+@pytest.fixture(scope="session")
+def showcase():  # type: ignore[no-untyped-def]
+    """The three showcase schemas, by service name."""
+    from dialog.registry import load_builtins
+    from dialog.schema import load_schemas
+
+    load_builtins()
+    return {s.service: s for s in load_schemas(sorted((ROOT / "schemas" / "showcase").glob("*.yaml")))}
+
+
+@pytest.fixture
+def form_agent(showcase):  # type: ignore[no-untyped-def]
+    """A fresh form agent over the showcase services, with fresh in-memory backends."""
+    from dialog.agent import create_agent
+    from dialog.backend import open_backends
+
+    schemas = list(showcase.values())
+    backends = open_backends(schemas)
+    return create_agent("form", schemas, backends), backends

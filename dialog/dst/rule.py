@@ -91,8 +91,8 @@ class RuleDST:
                 requested.append(act.slot)
         if accept_offer and intent in schema.intent_names:
             # Take what the intent needs from the accepted offer (e.g. which restaurant to book).
-            spec = schema.intent(intent)
-            wanted = {*spec.required_slots, *spec.optional_slots}
+            # Only required slots: an offer's optional values (rooms available) are not the user's wish.
+            wanted = set(schema.intent(intent).required_slots)
             for slot, value in offered_values(state, service).items():
                 if slot in wanted and slot not in values:
                     values[slot] = (value,)

@@ -32,8 +32,15 @@ class EvalConfig:
 @dataclass
 class EvalResult:
     metrics: dict[str, Any]
-    transcripts: list[Transcript]
-    scores: list[DialogueScore]
+    transcripts: list[Transcript]  # the first few of each schema
+    scores: list[DialogueScore]  # every dialogue, in order
+    kept_scores: list[DialogueScore]  # the scores of ``transcripts``
+
+    def samples(self, k: int = 3) -> list[Transcript]:
+        """Failures first (the interesting ones), then successes."""
+        pairs = list(zip(self.transcripts, self.kept_scores, strict=True))
+        failed = [t for t, s in pairs if not s.success]
+        return (failed + [t for t, s in pairs if s.success])[:k]
 
 
 def evaluate(
@@ -54,6 +61,7 @@ def evaluate(
     samplers = {s.service: GoalSampler(s, backends[s.service]) for s in schemas}
     scores: list[DialogueScore] = []
     kept: list[Transcript] = []
+    kept_scores: list[DialogueScore] = []
     total = config.n * len(schemas)
     for k, schema in enumerate(schemas):
         # One RNG per schema, derived from the seed, so adding a schema does not change the others.
@@ -62,10 +70,13 @@ def evaluate(
         for i in range(config.n):
             goal = samplers[schema.service].sample(rng)
             with backend.sandbox():
-                transcript = run_dialogue(agent, user, goal, rng, config.level, errors, text, config.max_turns)
+                transcript = run_dialogue(
+                    agent, user, goal, rng, config.level, errors, text, config.max_turns
+                )
             scores.append(score_dialogue(transcript))
             if i < keep_transcripts:
                 kept.append(transcript)
+                kept_scores.append(scores[-1])
             if progress is not None:
                 progress(k * config.n + i + 1, total)
     metrics: dict[str, Any] = aggregate(scores)
@@ -79,4 +90,4 @@ def evaluate(
         "schemas": [s.service for s in schemas],
         "stages": dict(agent.names),
     }
-    return EvalResult(metrics, kept, scores)
+    return EvalResult(metrics, kept, scores, kept_scores)

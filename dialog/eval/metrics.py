@@ -77,12 +77,14 @@ def _task_found(task: SubGoal, transcript: Transcript) -> bool:
     allowed = _allowed(task)
     if task.transactional:
         for result in backend_results(transcript):
-            if result.transactional and result.success and result.call.method == task.intent:
-                if _matches(dict(result.call.parameters), allowed, required=False):
-                    return True
+            booked = result.transactional and result.success and result.call.method == task.intent
+            if booked and _matches(dict(result.call.parameters), allowed, required=False):
+                return True
         return False
     for acts in system_acts(transcript):
-        offer = {a.slot: a.values[0] for a in acts if a.act is A.OFFER and a.service == task.service and a.slot}
+        offer = {
+            a.slot: a.values[0] for a in acts if a.act is A.OFFER and a.service == task.service and a.slot
+        }
         if offer and _matches(offer, allowed, required=False):
             return True
     return False
@@ -101,7 +103,11 @@ def score_dialogue(transcript: Transcript) -> DialogueScore:
     booking = [f for t, f in zip(goal.tasks, found, strict=True) if t.transactional]
     # Slot accuracy: the system's final state against the user's final constraints.
     state = transcript.state
-    final = transcript.user.constraints if transcript.user is not None else [dict(t.constraints) for t in goal.tasks]
+    final = (
+        transcript.user.constraints
+        if transcript.user is not None
+        else [dict(t.constraints) for t in goal.tasks]
+    )
     correct = total = 0
     for task, constraints in zip(goal.tasks, final, strict=True):
         tracked = state.frame(task.service).slot_values
@@ -154,7 +160,12 @@ def repeated_turns(turns: Sequence[tuple[DialogueAct, ...]]) -> int:
 
 def distinct_n(texts: Iterable[str], n: int) -> float | None:
     """Distinct n-grams over all n-grams of the texts (corpus level); None without text."""
-    grams = [tuple(tokens[i : i + n]) for text in texts for tokens in [text.lower().split()] for i in range(len(tokens) - n + 1)]
+    grams = [
+        tuple(tokens[i : i + n])
+        for text in texts
+        for tokens in [text.lower().split()]
+        for i in range(len(tokens) - n + 1)
+    ]
     return len(set(grams)) / len(grams) if grams else None
 
 

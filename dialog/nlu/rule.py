@@ -49,6 +49,10 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+def _fold(text: str) -> str:
+    return " ".join(_norm_tokens(text))
+
+
 def _norm_tokens(text: str) -> list[str]:
     return [t.casefold() for t, _, _ in tokenize(text)]
 
@@ -81,6 +85,7 @@ class _ServiceIndex:
             weights.update({w: 0.75 for w in service_words})
             weights.update({_stem(w): 1.5 for w in words(intent.name).split() if w not in STOP})
             self.intent_words[intent.name] = weights
+        self.slot_phrase = {s.name: tuple(_stem(w) for w in words(s.name).split()) for s in schema.slots}
         self.slot_words = {
             s.name: {_stem(w) for w in words(s.name).split()} - STOP - {"name", "number", "type"}
             for s in schema.slots
@@ -185,26 +190,48 @@ class RuleNLU:
             intent = schema.intent(frame.active_intent)
             gaps = [s for s in intent.required_slots if not frame.slot_values.get(s)]
         question = bool(QUESTION.search(lowered))
+        confirmed = {
+            a.slot: a.values[0]
+            for a in state.last_system_acts
+            if a.act is A.CONFIRM and a.service == service and a.slot and a.values
+        }
         out: list[DialogueAct] = []
         taken: set[str] = set()
+        # Assign values to slots, the values with the clearest cue first: the words just before a
+        # value ("recipient account type savings") say whose value it is.
+        scored = []
         for start, end, slots in index.values(tokens):
-            slot = max(
-                slots,
-                key=lambda s: (
-                    3 * (s in asked)
-                    + 2 * bool(index.slot_words[s] & stems)
-                    + (s in gaps)
-                    - 0.01 * slots.index(s)
-                ),
-            )
-            if slot in taken:
+            near = {_stem(t) for t in tokens[max(0, start - 6) : start]}
+            scores = {}
+            for rank, slot in enumerate(slots):
+                own = index.slot_words[slot]
+                hits = len(own & near)
+                cue = 2.5 * hits - (len(own) - hits) if hits else 0.0
+                # After a confirmation, a value given is a correction: it changes a confirmed slot.
+                if slot in confirmed:
+                    cue += 1.5 if _fold(confirmed[slot]) != _fold(" ".join(tokens[start:end])) else -1.5
+                scores[slot] = 3 * (slot in asked) + cue + (slot in gaps) - 0.01 * rank
+            scored.append((max(scores.values()), start, end, scores))
+        for _, start, end, scores in sorted(scored, key=lambda x: (-x[0], x[1])):
+            free_slots = [s for s in scores if s not in taken]
+            if not free_slots:
                 continue
+            slot = max(free_slots, key=scores.__getitem__)
             taken.add(slot)
             value = index.surface.get((tuple(tokens[start:end]), slot), " ".join(tokens[start:end]))
             out.append(DialogueAct(A.INFORM, slot, (value,), service))
         if question:
+            # "What is the phone number?": the slot's words in a row, not introducing a value.
+            stemmed = [_stem(t) for t in tokens]
+            cues = {i for _, start, _, _ in scored for i in range(max(0, start - 6), start)}
             for slot in schema.slot_names:
-                if slot not in taken and index.slot_words[slot] and index.slot_words[slot] <= stems:
+                phrase = index.slot_phrase[slot]
+                at = [
+                    i
+                    for i in range(len(stemmed) - len(phrase) + 1)
+                    if tuple(stemmed[i : i + len(phrase)]) == phrase and i not in cues
+                ]
+                if slot not in taken and at:
                     out.append(DialogueAct(A.REQUEST, slot, (), service))
         if DONTCARE_RE.search(lowered) and asked and asked[0] not in taken:
             out.append(DialogueAct(A.INFORM, asked[0], (DONTCARE,), service))

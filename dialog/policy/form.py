@@ -191,31 +191,38 @@ class FormPolicy:
         return [DialogueAct(A.REQ_MORE, service=service)]
 
     def _offer(self, schema: Schema, intent: Intent, row: Row, key: str | None) -> list[DialogueAct]:
+        # The result's name, what the user searched by, and what booking it would need.
+        needed = [s for f in schema.followups(intent.name) for s in f.required_slots]
         shown = [key] if key else []
-        shown += [s for s in [*intent.required_slots, *intent.optional_slots] if s in row and s != key]
+        shown += [s for s in [*intent.required_slots, *intent.optional_slots, *needed] if s in row]
+        shown = list(dict.fromkeys(shown))
         return [DialogueAct(A.OFFER, s, (row[s],), schema.service) for s in shown if s in row]
 
     def _relax(
         self, state: DialogueState, schema: Schema, intent: Intent, frame: FrameState
     ) -> list[DialogueAct]:
-        """Suggest changing the constraint the user gave last, with values that would match."""
+        """Suggest changing a constraint, the most recently given first, with values that would
+        match the others (e.g. the free times of that doctor on that day)."""
         given = constraints(intent, frame)
+        key = schema.key_slot(intent.name) if not intent.transactional else None
         recent = [
             a.slot
             for turn in reversed(state.history)
             if turn.speaker is Speaker.USER
-            for a in turn.acts
+            for a in reversed(turn.acts)
             if a.act is A.INFORM and a.slot in given and given[a.slot] != DONTCARE
         ]
-        slot = recent[0] if recent else next(iter(given), None)
-        if slot is None:
-            return []
+        candidates = [s for s in dict.fromkeys([*recent, *given]) if s != key]
         backend = self.backends.get(schema.service)
-        options: tuple[str, ...] = ()
-        if backend is not None and intent.table is not None and slot in backend.columns(intent.table):
-            others = {s: v for s, v in given.items() if s != slot}
-            options = tuple(backend.distinct(intent.table, slot, others)[:MAX_OPTIONS])
-        return [DialogueAct(A.REQUEST, slot, options, schema.service)]
+        if backend is not None and intent.table is not None:
+            columns = backend.columns(intent.table)
+            for slot in candidates:
+                if slot in columns:
+                    others = {s: v for s, v in given.items() if s != slot}
+                    options = tuple(backend.distinct(intent.table, slot, others)[:MAX_OPTIONS])
+                    if options:
+                        return [DialogueAct(A.REQUEST, slot, options, schema.service)]
+        return [DialogueAct(A.REQUEST, candidates[0], (), schema.service)] if candidates else []
 
     def _transact(
         self,
@@ -236,10 +243,10 @@ class FormPolicy:
         if result is not None and current and call_turn(state, result) is None:
             if result.success:
                 return [DialogueAct(A.NOTIFY_SUCCESS, service=service)]
-            failed = [
-                a for a in self._relax(state, schema, intent, frame) if a.slot != schema.key_slot(intent.name)
+            return [
+                DialogueAct(A.NOTIFY_FAILURE, service=service),
+                *self._relax(state, schema, intent, frame),
             ]
-            return [DialogueAct(A.NOTIFY_FAILURE, service=service), *failed[:1]]
         if result is not None and current and result.success:
             return [DialogueAct(A.REQ_MORE, service=service)]
         if not ready(intent, frame):

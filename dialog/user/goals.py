@@ -64,11 +64,13 @@ class GoalSampler:
             book_row = rng.choice(self.rows[book.table])
         tasks = []
         found: Row = {}
+        searched: set[str] = set()
         if search is not None:
             task, found = self._search_task(search, book_row, rng)
             tasks.append(task)
+            searched = set(task.constraints)
         if book is not None:
-            tasks.append(self._book_task(book, search, found, book_row, rng))
+            tasks.append(self._book_task(book, search, found, searched, book_row, rng))
         return Goal(tuple(tasks))
 
     def _search_task(self, intent: Intent, book_row: Row, rng: random.Random) -> tuple[SubGoal, Row]:
@@ -110,12 +112,19 @@ class GoalSampler:
         return {}
 
     def _book_task(
-        self, intent: Intent, search: Intent | None, found: Row, book_row: Row, rng: random.Random
+        self,
+        intent: Intent,
+        search: Intent | None,
+        found: Row,
+        searched: set[str],
+        book_row: Row,
+        rng: random.Random,
     ) -> SubGoal:
-        offered = set()
+        offered: set[str] = set()
         if search is not None:
-            asked = set(search.required_slots) | set(search.optional_slots)
-            offered = {s for s in search.result_slots if s not in asked} & set(intent.required_slots)
+            # What the user takes from the offer: slots booking needs that the search found and the
+            # user did not search by.
+            offered = (set(search.result_slots) & set(intent.required_slots) & set(found)) - searched
         constraints: dict[str, str] = {}
         for slot in intent.required_slots:
             if slot in offered:

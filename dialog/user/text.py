@@ -13,7 +13,7 @@ A = ActType
 
 PHRASES: dict[ActType, list[str]] = {
     A.AFFIRM: ["Yes.", "Yes, that's right.", "Sure, go ahead.", "Correct.", "Yes please."],
-    A.NEGATE: ["No.", "No, that's not right.", "No, thanks."],
+    A.NEGATE: ["No.", "No, that's not right.", "Not quite."],
     A.AFFIRM_INTENT: ["Yes, please do.", "Sure, let's do that.", "Yes, I'd like that."],
     A.NEGATE_INTENT: ["No, not now.", "No thanks, not right now."],
     A.REQUEST_ALTS: ["Can you suggest something else?", "Any other options?", "Is there another one?"],
