@@ -8,11 +8,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dialog.errors import TodError
+
+if TYPE_CHECKING:
+    from dialog.backend import Backend
+    from dialog.schema import Schema
 from dialog.yamlpos import YamlProblems
 
 app = typer.Typer(help="tod: task-oriented dialogue from YAML schemas.", no_args_is_help=True)
@@ -126,7 +130,7 @@ def db_build(
     )
 
 
-def _load(patterns: list[str] | None, db_dir: Path | None = None) -> tuple[list, dict]:  # type: ignore[type-arg]
+def _load(patterns: list[str] | None, db_dir: Path | None = None) -> tuple[list[Schema], dict[str, Backend]]:
     """Schemas from globs (default: every built-in schema) and a backend for each."""
     from dialog import paths
     from dialog.backend import open_backends

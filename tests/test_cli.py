@@ -67,3 +67,29 @@ def test_missing_data_dir_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "error: no data directory: pass --data-dir DIR or set TOD_DATA_DIR" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_eval_dialogues_writes_every_key_and_a_report(tmp_path: Path, schemas_dir: Path) -> None:
+    out, report = tmp_path / "m.json", tmp_path / "report"
+    args = ["eval", "dialogues", "--agent", "form", "--schemas", f"{schemas_dir}/showcase/*.yaml"]
+    result = tod(
+        *args, "--n", "10", "--seed", "1", "--level", "text", "--json", str(out), "--report", str(report)
+    )
+    assert result.returncode == 0, result.stderr
+    import json
+
+    metrics = json.loads(out.read_text())
+    assert metrics["n_dialogues"] == 30 and set(metrics["per_schema"]) == {
+        "RestaurantBooking", "ClinicAppointment", "BankTransfer"
+    }  # fmt: skip
+    for key in ("success_rate", "complete_rate", "book_rate", "inform_f1", "avg_turns", "slot_accuracy",
+                "joint_goal_accuracy", "repetition_rate", "distinct_1", "abandon_rate", "turn_latency_ms_p99"):  # fmt: skip
+        assert key in metrics
+    assert "| RestaurantBooking | 10 |" in (report / "report.md").read_text()
+
+
+def test_eval_dialogues_unknown_agent_and_level(tmp_path: Path) -> None:
+    result = tod("eval", "dialogues", "--agent", "nope", "--json", str(tmp_path / "m.json"))
+    assert result.returncode == 1 and "unknown agent 'nope' (known: form)" in result.stderr
+    result = tod("eval", "dialogues", "--level", "speech", "--json", str(tmp_path / "m.json"))
+    assert result.returncode == 1 and "--level must be acts or text" in result.stderr

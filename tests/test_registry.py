@@ -40,4 +40,12 @@ def test_a_name_cannot_be_taken_twice() -> None:
 
 def test_builtin_registry_snapshot() -> None:
     # Grows as stages are implemented: update this snapshot together with the registrations.
-    assert load_builtins().snapshot() == {stage: [] for stage in STAGES}
+    assert load_builtins().snapshot() == {
+        "nlu": ["rule"],
+        "dst": ["rule"],
+        "policy": ["form"],
+        "nlg": ["template"],
+        "agent": ["form"],
+        "user": ["agenda"],
+    }
+    assert set(STAGES) == set(load_builtins().snapshot())

@@ -20,7 +20,7 @@ def canonical_value(schema: Schema, slot: str, value: str) -> str | None:
     by_fold = {v.casefold(): v for v in spec.values}
     if value.casefold() in by_fold:
         return by_fold[value.casefold()]
-    match = process.extractOne(value.casefold(), list(by_fold), scorer=fuzz.ratio, score_cutoff=88)
+    match = process.extractOne(value.casefold(), list(by_fold), scorer=fuzz.ratio, score_cutoff=85)
     return by_fold[match[0]] if match else None
 
 

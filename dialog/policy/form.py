@@ -61,7 +61,7 @@ def current_row(state: DialogueState, schema: Schema, result: BackendResult | No
         return result.rows[0]
     key = schema.key_slot(result.call.method)
     offered = offered_keys(state, schema.service, key, call_turn(state, result)) if key else []
-    if not offered:
+    if not offered or key is None:
         return None
     return next((r for r in result.rows if r.get(key) == offered[-1]), None)
 

@@ -113,8 +113,6 @@ class AgendaUser:
         if system and system == user.last_system:
             user.repeats += 1
         user.last_system = system
-        if user.repeats + user.misunderstandings >= self.config.patience:
-            return user, self._end(user, "patience", abandoned=True)
         kinds = {a.act for a in system}
         task = user.current
         if A.GOODBYE in kinds:
@@ -130,6 +128,8 @@ class AgendaUser:
             return user, acts
         if not acts:
             acts = self._next_step(user, task, kinds, rng)
+        if user.repeats + user.misunderstandings >= self.config.patience:
+            return user, self._end(user, "patience", abandoned=True)
         return user, self._say(user, acts)
 
     def _react(

@@ -87,7 +87,7 @@ class GoalSampler:
                 constraints[slot] = row[slot]
         key = self.schema.key_slot(intent.name)
         askable = [s for s in intent.result_slots if s in row and s not in constraints and s != key]
-        requests = rng.sample(askable, rng.randint(0, min(self.config.max_requests, len(askable))))
+        requests = tuple(rng.sample(askable, rng.randint(0, min(self.config.max_requests, len(askable)))))
         alternatives = {}
         if rng.random() < self.config.p_fail:
             alternatives = self._failing_choice(intent, constraints, rng)

@@ -59,16 +59,22 @@ def test_several_slots_at_once_go_straight_to_an_offer(form_agent) -> None:  # t
 def test_invalid_categorical_value_is_asked_again_with_options(form_agent) -> None:  # type: ignore[no-untyped-def]
     agent, _ = form_agent
     chat = Script(agent)
-    reply = chat.say(intent("FindRestaurant"), act(A.INFORM, "city", "Porto"), act(A.INFORM, "cuisine", "klingon"))
+    reply = chat.say(
+        intent("FindRestaurant"), act(A.INFORM, "city", "Porto"), act(A.INFORM, "cuisine", "klingon")
+    )
     [ask] = reply.acts
-    assert ask.act is A.REQUEST and ask.slot == "cuisine" and set(ask.values) <= {"italian", "chinese", "indian"}
+    assert (
+        ask.act is A.REQUEST and ask.slot == "cuisine" and set(ask.values) <= {"italian", "chinese", "indian"}
+    )
     assert "cuisine" not in chat.state.frame(R).slot_values
 
 
 def test_request_result_slot_and_request_alternatives(form_agent) -> None:  # type: ignore[no-untyped-def]
     agent, _ = form_agent
     chat = Script(agent)
-    first = chat.say(intent("FindRestaurant"), act(A.INFORM, "city", "Lisbon"), act(A.INFORM, "cuisine", "italian"))
+    first = chat.say(
+        intent("FindRestaurant"), act(A.INFORM, "city", "Lisbon"), act(A.INFORM, "cuisine", "italian")
+    )
     name = next(a.values[0] for a in first.acts if a.slot == "restaurant_name")
     reply = chat.say(act(A.REQUEST, "phone_number"))
     phone = {"Trattoria Lucia": "+351 21 000 1101", "Casa Nonna": "+351 21 000 1102"}[name]
@@ -83,7 +89,9 @@ def test_request_result_slot_and_request_alternatives(form_agent) -> None:  # ty
 def test_no_match_leads_to_failure_and_an_offer_to_relax(form_agent) -> None:  # type: ignore[no-untyped-def]
     agent, _ = form_agent
     chat = Script(agent)
-    reply = chat.say(intent("FindRestaurant"), act(A.INFORM, "city", "Porto"), act(A.INFORM, "cuisine", "japanese"))
+    reply = chat.say(
+        intent("FindRestaurant"), act(A.INFORM, "city", "Porto"), act(A.INFORM, "cuisine", "japanese")
+    )
     assert reply.acts[0].act is A.NOTIFY_FAILURE
     relax = reply.acts[1]
     assert relax.act is A.REQUEST and relax.slot in ("city", "cuisine") and relax.values
@@ -101,7 +109,12 @@ def test_search_then_book_with_defaults_confirmation_and_success(form_agent) -> 
     assert kinds(ask) == [(A.REQUEST, "date")]
     confirm = chat.say(act(A.INFORM, "date", "tomorrow"), act(A.INFORM, "time", "20:00"))
     confirmed = {a.slot: a.values[0] for a in confirm.acts if a.act is A.CONFIRM}
-    assert confirmed == {"party_size": "2", "restaurant_name": "Taquería Luna", "date": "tomorrow", "time": "20:00"}
+    assert confirmed == {
+        "party_size": "2",
+        "restaurant_name": "Taquería Luna",
+        "date": "tomorrow",
+        "time": "20:00",
+    }
     assert backends[R].transactions() == []  # nothing is booked before the user agrees
     done = chat.say(act(A.AFFIRM))
     assert kinds(done) == [(A.NOTIFY_SUCCESS, None)]

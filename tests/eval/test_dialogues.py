@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import random
+
+from dialog.eval.dialogues import EvalConfig, evaluate
+from dialog.eval.runner import run_dialogue
+from dialog.types import ActType, DialogueAct, Goal, SubGoal
+from dialog.user.agenda import AgendaUser
+
+
+def test_form_agent_succeeds_at_act_and_text_level(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.backend import open_backends
+
+    schemas = list(showcase.values())
+    backends = open_backends(schemas)
+    before = {s: b.fingerprint() for s, b in backends.items()}
+    for level in ("acts", "text"):
+        result = evaluate(schemas, backends, EvalConfig(n=40, seed=3, level=level))  # type: ignore[arg-type]
+        assert result.metrics["n_dialogues"] == 120
+        assert result.metrics["success_rate"] >= 0.95, level
+        assert set(result.metrics["per_schema"]) == set(showcase)
+        assert result.samples(3)
+    # Every dialogue ran in a sandbox: the bookings are gone, the free slots are back.
+    assert {s: b.fingerprint() for s, b in backends.items()} == before
+    assert all(b.transactions() == [] for b in backends.values())
+
+
+def test_user_errors_lower_success(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.backend import open_backends
+
+    schemas = list(showcase.values())
+    backends = open_backends(schemas)
+    clean = evaluate(schemas, backends, EvalConfig(n=40, seed=5)).metrics["success_rate"]
+    noisy = evaluate(schemas, backends, EvalConfig(n=40, seed=5, nlu_error=0.3)).metrics["success_rate"]
+    assert noisy < clean - 0.1
+
+
+def test_the_turn_cap_stops_the_dialogue_and_says_why(form_agent, showcase) -> None:  # type: ignore[no-untyped-def]
+    agent, _ = form_agent
+    user = AgendaUser(list(showcase.values()))
+    goal = Goal((SubGoal("RestaurantBooking", "FindRestaurant", {"city": "Porto", "cuisine": "italian"}),))
+    transcript = run_dialogue(agent, user, goal, random.Random(0), max_turns=1)
+    assert len(transcript.turns) == 1 and transcript.end_reason == "turn cap"
+    assert transcript.user is not None and transcript.user.abandoned
+
+
+def test_the_system_goodbye_ends_the_dialogue(form_agent, showcase) -> None:  # type: ignore[no-untyped-def]
+    agent, _ = form_agent
+    user = AgendaUser(list(showcase.values()))
+    goal = Goal((SubGoal("RestaurantBooking", "FindRestaurant", {"city": "Porto", "cuisine": "italian"}),))
+    transcript = run_dialogue(agent, user, goal, random.Random(0))
+    assert transcript.turns[-1].reply.acts == (DialogueAct(ActType.GOODBYE),)
+    assert transcript.end_reason in ("goal done", "system goodbye")

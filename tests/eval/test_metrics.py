@@ -1,0 +1,156 @@
+"""Every metric on hand-built transcripts whose answers are known."""
+
+from __future__ import annotations
+
+import pytest
+
+from dialog.eval.metrics import aggregate, distinct_n, repeated_turns, score_dialogue
+from dialog.eval.runner import Transcript, TurnRecord
+from dialog.types import (
+    ActType,
+    BackendResult,
+    DialogueAct,
+    DialogueState,
+    FrameState,
+    Goal,
+    Reply,
+    ServiceCall,
+    StageTrace,
+    SubGoal,
+)
+from dialog.user.agenda import UserState
+
+A = ActType
+S = "RestaurantBooking"
+
+
+def turn(acts, state, belief, result=None, ms=1.0, text=""):  # type: ignore[no-untyped-def]
+    trace = (StageTrace("backend", "sqlite", result, 0.1),)
+    return TurnRecord((), (), "", Reply(text, state, trace, tuple(acts)), ms, belief)
+
+
+GOAL = Goal(
+    (
+        SubGoal(S, "FindRestaurant", {"city": "Porto", "cuisine": "italian"}, ("phone_number",)),
+        SubGoal(
+            S,
+            "BookTable",
+            {"date": "today", "time": "19:00"},
+            (),
+            from_offer=("restaurant_name",),
+            transactional=True,
+        ),
+    )
+)
+
+
+def state_with(**values: str) -> DialogueState:
+    return DialogueState().with_frame(
+        S, FrameState("FindRestaurant", (), {k: (v,) for k, v in values.items()})
+    )
+
+
+def test_a_successful_dialogue() -> None:
+    offer = [
+        DialogueAct(A.OFFER, "restaurant_name", ("Il Forno",), S),
+        DialogueAct(A.OFFER, "city", ("Porto",), S),
+    ]
+    booked = BackendResult(
+        ServiceCall("BookTable", {"restaurant_name": "Il Forno", "date": "today", "time": "19:00"}),
+        ({"restaurant_name": "Il Forno"},),
+        transactional=True,
+    )
+    half = state_with(city="Porto", cuisine="italian")
+    full = state_with(city="Porto", cuisine="italian", restaurant_name="Il Forno", date="today", time="19:00")
+    said = {S: {"city": "Porto", "cuisine": "italian"}}
+    turns = [
+        turn([DialogueAct(A.REQUEST, "cuisine", (), S)], state_with(city="Porto"), {S: {"city": "Porto"}}),
+        turn(offer, half, said),
+        turn([DialogueAct(A.INFORM, "phone_number", ("1",), S), DialogueAct(A.INFORM, "address", ("x",), S)], half, said),
+        turn([DialogueAct(A.NOTIFY_SUCCESS, service=S)], full, {S: {**said[S], "restaurant_name": "Wrong", "date": "today", "time": "19:00"}}, booked),
+    ]  # fmt: skip
+    user = UserState(GOAL, constraints=[dict(t.constraints) for t in GOAL.tasks])
+    score = score_dialogue(Transcript(GOAL, turns, "goodbye", user))
+    assert score.success and score.complete and score.booked is True
+    assert (score.inform_tp, score.inform_fp, score.inform_fn) == (1, 1, 0)  # the address was not asked for
+    assert (score.slots_correct, score.slots_total) == (4, 4)
+    assert (score.jga_correct, score.jga_total) == (3, 4)  # the last belief differs on the restaurant
+    metrics = aggregate([score])
+    assert metrics["inform_precision"] == 0.5 and metrics["inform_recall"] == 1.0
+    assert metrics["inform_f1"] == pytest.approx(2 / 3)
+    assert metrics["avg_turns"] == 4 and metrics["repetition_rate"] == 0.0
+
+
+def test_failures_are_counted() -> None:
+    wrong = [
+        DialogueAct(A.OFFER, "restaurant_name", ("Jade",), S),
+        DialogueAct(A.OFFER, "city", ("Lisbon",), S),
+    ]
+    refused = BackendResult(
+        ServiceCall("BookTable", {"date": "today", "time": "19:00"}), (), transactional=True
+    )
+    ask = [DialogueAct(A.REQUEST, "city", (), S)]
+    turns = [
+        turn(ask, DialogueState(), {}),
+        turn(ask, DialogueState(), {}),
+        turn(wrong, DialogueState(), {}, refused),
+    ]
+    user = UserState(GOAL, constraints=[dict(t.constraints) for t in GOAL.tasks], abandoned=True)
+    score = score_dialogue(Transcript(GOAL, turns, "patience", user))
+    assert not score.success and not score.complete and score.booked is False
+    assert score.inform_fn == 1 and score.abandoned
+    assert score.repeated_turns == 1 and score.slots_correct == 0
+    metrics = aggregate([score, score])
+    assert metrics["success_rate"] == 0.0 and metrics["abandon_rate"] == 1.0
+    assert metrics["book_rate"] == 0.0 and metrics["repetition_rate"] == pytest.approx(1 / 3)
+
+
+def test_alternative_values_count_as_the_goal() -> None:
+    goal = Goal((SubGoal(S, "FindRestaurant", {"city": "Atlantis"}, alternatives={"city": "Porto"}),))
+    offer = [
+        DialogueAct(A.OFFER, "restaurant_name", ("Il Forno",), S),
+        DialogueAct(A.OFFER, "city", ("Porto",), S),
+    ]
+    score = score_dialogue(Transcript(goal, [turn(offer, DialogueState(), {})], "goodbye", None))
+    assert score.success and score.booked is None
+
+
+def test_repetition_and_distinct_n() -> None:
+    r = DialogueAct(A.REQUEST, "city", (), S)
+    o = DialogueAct(A.OFFER, "city", ("x",), S)
+    assert repeated_turns([(r,), (o,), (o,), (r,)]) == 2
+    assert distinct_n(["a b a b"], 1) == 0.5 and distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
+    assert distinct_n([], 1) is None
+
+
+def test_latency_percentiles_and_all_keys() -> None:
+    turns = [
+        turn([DialogueAct(A.GOODBYE)], DialogueState(), {}, ms=float(ms), text="bye now")
+        for ms in range(1, 101)
+    ]
+    score = score_dialogue(Transcript(Goal((SubGoal(S, "FindRestaurant", {}),)), turns, "x", None))
+    metrics = aggregate([score])
+    assert metrics["turn_latency_ms_p50"] == pytest.approx(50.5)
+    assert metrics["turn_latency_ms_p99"] == pytest.approx(99.01)
+    assert metrics["distinct_1"] == pytest.approx(2 / 200)
+    keys = [
+        "n_dialogues",
+        "success_rate",
+        "complete_rate",
+        "book_rate",
+        "inform_precision",
+        "inform_recall",
+        "inform_f1",
+        "avg_turns",
+        "slot_accuracy",
+        "joint_goal_accuracy",
+        "coherence",
+        "repetition_rate",
+        "distinct_1",
+        "distinct_2",
+        "satisfaction",
+        "abandon_rate",
+        "turn_latency_ms_p50",
+        "turn_latency_ms_p99",
+    ]
+    assert set(keys) == set(metrics)
