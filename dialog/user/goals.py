@@ -101,9 +101,16 @@ class GoalSampler:
         columns = self.backend.columns(intent.table)
         slots = [s for s in constraints if s in columns]
         rng.shuffle(slots)
+        return self._spoil(intent.table, constraints, constraints, slots, rng)
+
+    def _spoil(
+        self, table: str, constraints: dict[str, str], context: Row, slots: list[str], rng: random.Random
+    ) -> dict[str, str]:
+        """Set the first of ``slots`` that allows it to a value that no row of ``table`` has along with
+        the rest of ``context``; return ``{slot: the real value}`` (empty when none allows it)."""
         for slot in slots:
-            others = {s: v for s, v in constraints.items() if s != slot}
-            present = {v.casefold() for v in self.backend.distinct(intent.table, slot, others)}
+            others = {s: v for s, v in context.items() if s != slot}
+            present = {v.casefold() for v in self.backend.distinct(table, slot, others)}
             wrong = [v for v in self.values_of(slot) if v.casefold() not in present]
             if wrong:
                 real = constraints[slot]
@@ -157,17 +164,8 @@ class GoalSampler:
     ) -> dict[str, str]:
         """A first choice that the table does not hold (e.g. a time that is taken)."""
         assert intent.table is not None
-        for slot in rng.sample(sorted(book_row), len(book_row)):
-            if slot not in constraints:
-                continue
-            others = {s: v for s, v in book_row.items() if s != slot}
-            present = {v.casefold() for v in self.backend.distinct(intent.table, slot, others)}
-            wrong = [v for v in self.values_of(slot) if v.casefold() not in present]
-            if wrong:
-                real = constraints[slot]
-                constraints[slot] = rng.choice(wrong)
-                return {slot: real}
-        return {}
+        slots = [s for s in rng.sample(sorted(book_row), len(book_row)) if s in constraints]
+        return self._spoil(intent.table, constraints, book_row, slots, rng)
 
 
 def goal_samplers(schemas: list[Schema], backends: Mapping[str, Backend]) -> dict[str, GoalSampler]:
