@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from dialog.backend import Backend
@@ -20,6 +21,7 @@ from dialog.types import (
     DialogueAct,
     DialogueState,
     Frame,
+    GenerationSettings,
     Reply,
     Speaker,
     StageTrace,
@@ -81,15 +83,15 @@ class PipelineAgent:
             made[stage] = registry.create(stage, stages[stage], schemas=schemas, backends=backends)
         return cls(**made, lookup=BackendLookup(schemas, backends), names=stages)
 
-    def respond(self, text: str, state: DialogueState) -> Reply:
+    def respond(self, text: str, state: DialogueState, settings: GenerationSettings | None = None) -> Reply:
         text = text[:MAX_INPUT_CHARS]
         start = time.perf_counter()
         acts = self.nlu.parse(text, state)
         trace = [StageTrace("nlu", self.names.get("nlu", ""), acts, (time.perf_counter() - start) * 1000)]
-        return self._after_nlu(text, acts, state, trace, with_nlg=True)
+        return self._after_nlu(text, acts, state, trace, settings or GenerationSettings())
 
     def respond_acts(self, acts: tuple[DialogueAct, ...], state: DialogueState, text: str = "") -> Reply:
-        return self._after_nlu(text, acts, state, [], with_nlg=False)
+        return self._after_nlu(text, acts, state, [], None)
 
     def _after_nlu(
         self,
@@ -97,8 +99,9 @@ class PipelineAgent:
         acts: tuple[DialogueAct, ...],
         state: DialogueState,
         trace: list[StageTrace],
-        with_nlg: bool,
+        settings: GenerationSettings | None,
     ) -> Reply:
+        """DST, lookup, policy and (when ``settings`` is given) NLG."""
         t0 = time.perf_counter()
         state = self.dst.update(state, text, acts)
         state = state.with_turn(Turn(Speaker.USER, text, _frames(acts, state)))
@@ -107,7 +110,7 @@ class PipelineAgent:
         t2 = time.perf_counter()
         system_acts = self.policy.act(state)
         t3 = time.perf_counter()
-        reply = self.nlg.generate(system_acts, state) if with_nlg else ""
+        reply = self.nlg.generate(system_acts, state, settings) if settings is not None else ""
         t4 = time.perf_counter()
         trace += [
             StageTrace(
@@ -119,8 +122,10 @@ class PipelineAgent:
             StageTrace("backend", "sqlite", result, (t2 - t1) * 1000),
             StageTrace("policy", self.names.get("policy", ""), system_acts, (t3 - t2) * 1000),
         ]
-        if with_nlg:
-            trace.append(StageTrace("nlg", self.names.get("nlg", ""), reply, (t4 - t3) * 1000))
+        if settings is not None:
+            trace.append(
+                StageTrace("nlg", self.names.get("nlg", ""), reply, (t4 - t3) * 1000, asdict(settings))
+            )
         state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(system_acts, state, result)))
         return Reply(reply, state, tuple(trace), system_acts)
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,8 @@ class Backend:
         self._db = connection
         self._db.row_factory = sqlite3.Row
         self._used: dict[str, set[str]] = {}
+        # One connection serves every thread of the app: a call and its savepoints run alone.
+        self._lock = threading.RLock()
         # SQLite's lower() only folds ASCII; compare with Python's casefold instead.
         self._db.create_function("tod_norm", 1, lambda v: None if v is None else _norm(v), deterministic=True)
 
@@ -84,16 +87,17 @@ class Backend:
     @contextlib.contextmanager
     def _atomic(self, rollback: bool = False) -> Iterator[None]:
         name = f"tod_sp_{id(self)}"
-        self._db.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self._db.execute(f"ROLLBACK TO {name}")
+        with self._lock:
+            self._db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self._db.execute(f"ROLLBACK TO {name}")
+                self._db.execute(f"RELEASE {name}")
+                raise
+            if rollback:
+                self._db.execute(f"ROLLBACK TO {name}")
             self._db.execute(f"RELEASE {name}")
-            raise
-        if rollback:
-            self._db.execute(f"ROLLBACK TO {name}")
-        self._db.execute(f"RELEASE {name}")
 
     @contextlib.contextmanager
     def sandbox(self) -> Iterator[Backend]:
@@ -230,7 +234,8 @@ class Backend:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(str(int(limit)))
-        rows = self._db.execute(sql, params).fetchall()
+        with self._lock:
+            rows = self._db.execute(sql, params).fetchall()
         return [
             (r["tod_rowid"], MappingProxyType({k: r[k] for k in r.keys()[1:] if r[k] is not None}))
             for r in rows
@@ -239,6 +244,10 @@ class Backend:
     def execute(self, intent: str, slots: Mapping[str, str]) -> BackendResult:
         """Carry out a transactional intent; success when its required slots are given and, when the
         intent names a table, a row matches them. The transaction is recorded."""
+        with self._lock:  # the check and the booking happen together
+            return self._execute(intent, slots)
+
+    def _execute(self, intent: str, slots: Mapping[str, str]) -> BackendResult:
         spec = self._intent(intent)
         if not spec.transactional:
             raise BackendError(f"intent {intent} of {self.schema.service} is not transactional")
@@ -274,9 +283,10 @@ class Backend:
     def call(self, call: ServiceCall, limit: int | None = None) -> BackendResult:
         """Run a service call: search for a search intent, execute for a transactional one."""
         spec = self._intent(call.method)
-        if spec.transactional:
-            return self.execute(call.method, call.parameters)
-        return BackendResult(call, self.search(call.method, call.parameters, limit))
+        with self._lock:
+            if spec.transactional:
+                return self.execute(call.method, call.parameters)
+            return BackendResult(call, self.search(call.method, call.parameters, limit))
 
     def transactions(self) -> list[tuple[str, dict[str, str]]]:
         rows = self._db.execute(

@@ -217,16 +217,32 @@ def _progress_bar(quiet: bool, unit: str) -> Iterator[Callable[[int, int], None]
 
 @app.command("chat")
 def chat(
-    agent: Annotated[str, typer.Option("--agent")] = "form",
-    schemas: Annotated[list[str] | None, typer.Option("--schemas")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Default: the best agent available.")] = None,
+    schemas: Annotated[
+        list[str] | None, typer.Option("--schemas", help="Schema globs (default: all).")
+    ] = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 7860,
+    db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="Conversation log (SQLite).")] = None,
 ) -> None:
-    """Open the Gradio chat app (the main job)."""
-    raise TodError(
-        "the chat app is not built yet: it needs the form agent (issue 3) and the app (issue 4). "
-        "Available now: `tod schema validate`, `tod schema import-sgd`, `tod db build`."
+    """Open the Gradio app (the main job): chat, schema authoring, evaluation."""
+    from dialog.assistant import Assistant
+    from web.app import build
+
+    start = time.perf_counter()
+    assistant = Assistant(schemas, db_dir, log)
+    chosen = agent or assistant.default_agent()
+    assistant.agent(chosen)  # load the default agent now, so the first reply is quick
+    for note in assistant.skipped:
+        typer.echo(f"skipped {note}", err=True)
+    demo = build(assistant, chosen)
+    demo.queue(default_concurrency_limit=8)
+    typer.echo(
+        f"tod: agent {chosen!r} on {len(assistant.services())} services, "
+        f"conversations logged to {assistant.log.path} (ready in {time.perf_counter() - start:.1f} s)"
     )
+    demo.launch(server_name=host, server_port=port)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from dialog.types import DialogueAct, DialogueState, Goal, Reply
+from dialog.types import DialogueAct, DialogueState, GenerationSettings, Goal, Reply
 
 
 @runtime_checkable
@@ -34,8 +34,10 @@ class Policy(Protocol):
 
 @runtime_checkable
 class NLG(Protocol):
-    def generate(self, acts: tuple[DialogueAct, ...], state: DialogueState) -> str:
-        """The system's reply realising ``acts``."""
+    def generate(
+        self, acts: tuple[DialogueAct, ...], state: DialogueState, settings: GenerationSettings | None = None
+    ) -> str:
+        """The system's reply realising ``acts`` (decoded with ``settings`` where that applies)."""
         ...
 
 

@@ -404,13 +404,27 @@ class Goal:
 
 
 @dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding options for the generators (the template NLG has none and ignores them)."""
+
+    num_beams: int = 1
+    do_sample: bool = False
+    top_k: int = 0
+    top_p: float = 1.0
+    temperature: float = 1.0
+    repetition_penalty: float = 1.0
+
+
+@dataclass(frozen=True)
 class StageTrace:
-    """One stage's output during a turn, for the UI and the evaluator."""
+    """One stage's output during a turn, for the UI and the evaluator; ``config`` holds the settings
+    it ran with (e.g. the generator's decoding options)."""
 
     stage: str
     name: str
     output: Any
     ms: float
+    config: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dialog.backend import Backend
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.types import ActType, DialogueAct, DialogueState
+from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
 
 A = ActType
 _FIELDS = string.Formatter()
@@ -59,7 +59,9 @@ class TemplateNLG:
         self.schemas = {s.service: s for s in schemas}
         self.seed = seed
 
-    def generate(self, acts: tuple[DialogueAct, ...], state: DialogueState) -> str:
+    def generate(
+        self, acts: tuple[DialogueAct, ...], state: DialogueState, settings: GenerationSettings | None = None
+    ) -> str:
         if not acts:
             return GENERIC[A.REQ_MORE]
         # Varied picks among a template list, reproducible for the same dialogue and turn.
