@@ -64,7 +64,8 @@ def main() -> None:
             c = Client(url, verbose=False)
             times = []
             for t in range(args.turns):
-                text = ["I want to find a restaurant", "in Porto", "italian please"][t] if t < 3 else "What is the phone number?"
+                opening = ["I want to find a restaurant", "in Porto", "italian please"]
+                text = opening[t] if t < len(opening) else "What is the phone number?"
                 begin = time.perf_counter()
                 say(c, text)
                 times.append(time.perf_counter() - begin)

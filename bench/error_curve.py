@@ -13,12 +13,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from dialog.backend import open_backends  # noqa: E402
-from dialog.eval.dialogues import EvalConfig, evaluate  # noqa: E402
-from dialog.registry import load_builtins  # noqa: E402
-from dialog.schema import expand_paths, load_schemas  # noqa: E402
+from dialog.backend import open_backends
+from dialog.eval.dialogues import EvalConfig, evaluate
+from dialog.registry import load_builtins
+from dialog.schema import expand_paths, load_schemas
 
 RATES = (0.0, 0.1, 0.2, 0.3)
 
@@ -45,14 +45,19 @@ def main() -> None:
     for rate, m in rows.items():
         print(
             f"| {rate:.1f} | {m['success_rate']:.3f} | {m['complete_rate']:.3f} | {m['book_rate']:.3f} | "
-            f"{m['inform_f1']:.3f} | {m['avg_turns']:.2f} | {m['slot_accuracy']:.3f} | {m['abandon_rate']:.3f} |"
+            f"{m['inform_f1']:.3f} | {m['avg_turns']:.2f} | {m['slot_accuracy']:.3f} | "
+            f"{m['abandon_rate']:.3f} |"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({str(k): v for k, v in rows.items()}, indent=2) + "\n")
+    args.out.with_suffix(".json").write_text(
+        json.dumps({str(k): v for k, v in rows.items()}, indent=2) + "\n"
+    )
     fig, ax = plt.subplots(figsize=(6, 4))
     services = sorted(rows[RATES[0]]["per_schema"])
     for service in services:
-        ax.plot(RATES, [rows[r]["per_schema"][service]["success_rate"] for r in RATES], marker="o", label=service)
+        ax.plot(
+            RATES, [rows[r]["per_schema"][service]["success_rate"] for r in RATES], marker="o", label=service
+        )
     ax.plot(RATES, [rows[r]["success_rate"] for r in RATES], "k--", linewidth=2, label="all")
     ax.set_xlabel("user error rate (INFORM acts dropped, swapped or changed)")
     ax.set_ylabel("task success")

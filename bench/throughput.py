@@ -1,6 +1,6 @@
 """Simulated dialogues per second on one core, at act and text level.
 
-    taskset -c 0 python bench/throughput.py --schemas 'schemas/showcase/*.yaml' --n 300
+taskset -c 0 python bench/throughput.py --schemas 'schemas/showcase/*.yaml' --n 300
 """
 
 from __future__ import annotations

@@ -234,8 +234,12 @@ def chat(
     assistant = Assistant(schemas, db_dir, log)
     chosen = agent or assistant.default_agent()
     assistant.agent(chosen)  # load the default agent now, so the first reply is quick
-    for note in assistant.skipped:
-        typer.echo(f"skipped {note}", err=True)
+    if assistant.skipped:
+        typer.echo(
+            f"skipped {len(assistant.skipped)} services whose backend is missing (for imported SGD services: "
+            f"run `tod db build --data-dir DIR`); first: {assistant.skipped[0]}",
+            err=True,
+        )
     demo = build(assistant, chosen)
     demo.queue(default_concurrency_limit=8)
     typer.echo(

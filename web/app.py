@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 import matplotlib
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -51,27 +51,33 @@ def _backend_views(result: BackendResult | None) -> tuple[str, list[list[str]], 
     return query, rows, columns
 
 
-def render_problems(text: str, problems: Sequence[Any]) -> str:
-    """The YAML with line numbers; lines with problems are marked and their messages shown beside."""
+def render_problems(text: str, problems: Sequence[Any], context: int = 2) -> str:
+    """Each problem beside its line, with a few lines around it for context."""
     if not problems:
         return "<p style='color:#15803d'>✔ The schema is valid.</p>"
+    lines = text.splitlines() or [""]
     by_line: dict[int, list[str]] = {}
     for p in problems:
-        by_line.setdefault(p.line, []).append(f"col {p.col}: {p.message}")
-    rows = []
-    for number, line in enumerate(text.splitlines() or [""], start=1):
+        by_line.setdefault(min(max(p.line, 1), len(lines)), []).append(f"col {p.col}: {p.message}")
+    shown = sorted(
+        {n for line in by_line for n in range(line - context, line + context + 1) if 1 <= n <= len(lines)}
+    )
+    rows, previous = [], 0
+    for number in shown:
+        if previous and number > previous + 1:
+            rows.append("<tr><td></td><td style='color:#9ca3af'>…</td><td></td></tr>")
         notes = by_line.get(number)
-        style = " style='background:#fee2e2'" if notes else ""
-        note = f"<td style='color:#b91c1c'>{html.escape('; '.join(notes))}</td>" if notes else "<td></td>"
+        style = " class='problem' style='background:#fee2e2'" if notes else ""
+        note = html.escape("; ".join(notes)) if notes else ""
         rows.append(
-            f"<tr{style} class='{'problem' if notes else ''}'>"
-            f"<td style='color:#6b7280;text-align:right'>{number}</td>"
-            f"<td><pre style='margin:0'>{html.escape(line)}</pre></td>{note}</tr>"
+            f"<tr{style}><td style='color:#6b7280;text-align:right;padding-right:8px'>{number}</td>"
+            f"<td><code style='white-space:pre'>{html.escape(lines[number - 1])}</code></td>"
+            f"<td style='color:#b91c1c;padding-left:12px'>{note}</td></tr>"
         )
-    beyond = [f"line {n}: {'; '.join(m)}" for n, m in by_line.items() if n > len(text.splitlines())]
-    extra = "".join(f"<p style='color:#b91c1c'>{html.escape(b)}</p>" for b in beyond)
+        previous = number
     count = f"<p style='color:#b91c1c'><b>{len(problems)} problem(s)</b></p>"
-    return count + extra + "<table class='schema-problems'>" + "".join(rows) + "</table>"
+    table = "<table class='schema-problems' style='border-collapse:collapse;font-size:13px'>"
+    return count + table + "".join(rows) + "</table>"
 
 
 def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:

@@ -44,7 +44,7 @@ def transcript_lines(transcript: Transcript) -> list[str]:
         f"{t.service}.{t.intent} {dict(t.constraints)}" + (f" asks {list(t.requests)}" if t.requests else "")
         for t in transcript.goal.tasks
     )
-    lines = [f"Goal: {tasks}", f"Ended: {transcript.end_reason}", ""]
+    lines = [f"Goal: {tasks}", "", f"Ended: {transcript.end_reason}", ""]
     for turn in transcript.turns:
         said = turn.user_text or " ".join(str(a) for a in turn.user_acts)
         heard = (

@@ -21,6 +21,7 @@ PHRASES: dict[ActType, list[str]] = {
     A.THANK_YOU: ["Thank you!", "Thanks a lot.", "Great, thanks."],
     A.GOODBYE: ["Goodbye.", "That's all, bye!", "Bye."],
 }
+NOTHING_MORE = ["No, thank you.", "No, thanks, that's it.", "Nothing else, thanks."]
 INTENT = [
     "I'd like to {intent}.",
     "Can you help me {intent}?",
@@ -53,6 +54,8 @@ class UserText:
         return words(intent)
 
     def realise(self, acts: Sequence[DialogueAct], rng: random.Random) -> str:
+        if {a.act for a in acts} == {A.NEGATE, A.THANK_YOU}:  # the answer to "anything else?"
+            return rng.choice(NOTHING_MORE)
         parts: list[str] = []
         informs = [a for a in acts if a.act is A.INFORM and a.slot and a.values]
         for act in acts:

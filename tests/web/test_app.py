@@ -88,7 +88,7 @@ def test_schema_tab_validates_saves_and_serves_a_new_service(app_url: str) -> No
         " result_slots: [pet_name], table: pets}\n"
         "backend:\n  tables:\n    pets: {rows: [{animal: cat, pet_name: Miso}, {animal: dog, pet_name: Rex}]}\n"
     )
-    html, note, services, _ = client.predict(good, api_name="/save_schema")
+    html, note, _services, _ = client.predict(good, api_name="/save_schema")
     assert "valid" in html and "PetShop" in note
     result = say(client, "I want to find a pet, a dog please", ["PetShop"])
     assert "Rex" in last_reply(result)
@@ -96,7 +96,9 @@ def test_schema_tab_validates_saves_and_serves_a_new_service(app_url: str) -> No
 
 def test_evaluate_tab(app_url: str) -> None:
     client = Client(app_url, verbose=False)
-    table, plot, picker, transcript = client.predict("form", ["RestaurantBooking"], 5, 1, "text", 0.0, api_name="/evaluate")
+    table, plot, _picker, transcript = client.predict(
+        "form", ["RestaurantBooking"], 5, 1, "text", 0.0, api_name="/evaluate"
+    )
     rows = {r[0]: r for r in table["data"]}
     assert rows["all"][1] == 5 and rows["RestaurantBooking"][2] == 1.0  # success
     assert plot is not None and "**user**" in transcript
