@@ -88,8 +88,22 @@ def test_eval_dialogues_writes_every_key_and_a_report(tmp_path: Path, schemas_di
     assert "| RestaurantBooking | 10 |" in (report / "report.md").read_text()
 
 
-def test_eval_dialogues_unknown_agent_and_level(tmp_path: Path) -> None:
-    result = tod("eval", "dialogues", "--agent", "nope", "--json", str(tmp_path / "m.json"))
+def test_eval_dialogues_unknown_agent_and_level(tmp_path: Path, schemas_dir: Path) -> None:
+    showcase = f"{schemas_dir}/showcase/*.yaml"
+    result = tod(
+        "eval", "dialogues", "--agent", "nope", "--schemas", showcase, "--json", str(tmp_path / "m.json")
+    )
     assert result.returncode == 1 and "unknown agent 'nope' (known: form)" in result.stderr
-    result = tod("eval", "dialogues", "--level", "speech", "--json", str(tmp_path / "m.json"))
+    result = tod(
+        "eval", "dialogues", "--level", "speech", "--schemas", showcase, "--json", str(tmp_path / "m.json")
+    )
     assert result.returncode == 1 and "--level must be acts or text" in result.stderr
+
+
+def test_imported_services_without_built_tables_are_a_clear_error(tmp_path: Path, schemas_dir: Path) -> None:
+    result = tod(
+        "eval", "dialogues", "--schemas", f"{schemas_dir}/sgd/Alarm_1.yaml", "--db-dir", str(tmp_path),
+        "--json", str(tmp_path / "m.json"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "database not found" in result.stderr and "tod db build" in result.stderr
