@@ -28,9 +28,11 @@ from dialog.types import (
     Turn,
 )
 
-#: The stages of the named agents; ``pipeline`` (trained components) is registered by its issue.
+#: The stages of the named agents. ``pipeline`` takes each learned stage as it lands (so far the BERT
+#: NLU); the stages not learned yet are the rule ones.
 AGENT_STAGES: dict[str, dict[str, str]] = {
     "form": {"nlu": "rule", "dst": "rule", "policy": "form", "nlg": "template"},
+    "pipeline": {"nlu": "bert", "dst": "rule", "policy": "form", "nlg": "template"},
 }
 MAX_INPUT_CHARS = 5000
 
@@ -143,6 +145,14 @@ def create_agent(
     return PipelineAgent.from_names(schemas, backends, **stages)
 
 
-registry.register("agent", "form")(
-    lambda schemas, backends, **kw: create_agent("form", schemas, backends, **kw)
-)
+def _agent_factory(name: str) -> Any:
+    def make(
+        schemas: Sequence[Schema], backends: Mapping[str, Backend], **stages: str | None
+    ) -> PipelineAgent:
+        return create_agent(name, schemas, backends, **stages)
+
+    return make
+
+
+for _name in AGENT_STAGES:
+    registry.register("agent", _name)(_agent_factory(_name))

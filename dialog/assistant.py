@@ -86,6 +86,7 @@ class Assistant:
         self.schemas: dict[str, Schema] = {}
         self.backends: dict[str, Backend] = {}
         self.skipped: list[str] = []
+        self.notes: list[str] = []
         patterns = list(schema_paths or [str(paths.schemas_dir() / "**" / "*.yaml")])
         for schema in load_schemas(expand_paths(patterns)):
             self._add(schema)
@@ -114,11 +115,13 @@ class Assistant:
         return sorted(AGENT_STAGES)
 
     def default_agent(self) -> str:
-        """The best agent available: the trained pipeline once it is there, else the form agent."""
-        for name in ("pipeline", "form"):
-            if name in AGENT_STAGES:
-                return name
-        return self.agent_names()[0]
+        """The best agent available: the trained pipeline when its models load, else the form agent."""
+        try:
+            self.agent("pipeline")
+        except TodError as exc:
+            self.notes.append(f"the pipeline agent is not available: {exc}")
+            return "form"
+        return "pipeline"
 
     def stage_names(self, stage: str) -> list[str]:
         return registry.names(stage)

@@ -163,6 +163,10 @@ def eval_dialogues(
     max_turns: Annotated[int, typer.Option("--max-turns", min=1)] = 20,
     report: Annotated[Path | None, typer.Option("--report", help="Write report.md into this folder.")] = None,
     db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
+    user_text: Annotated[
+        str, typer.Option("--user-text", help="templates, or sgd: real SGD dev user turns as templates.")
+    ] = "templates",
+    data_dir: DataDir = None,
     quiet: Quiet = False,
 ) -> None:
     """Simulated dialogues against the agenda user; task, state and quality metrics as JSON."""
@@ -180,6 +184,8 @@ def eval_dialogues(
         nlu_error=nlu_error,
         max_turns=max_turns,
         stages={"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg},
+        user_text=user_text,
+        data_dir=data_dir,
     )
     with _progress_bar(quiet, "dialogues") as advance:
         result = evaluate(loaded, backends, config, progress=advance)
@@ -215,6 +221,59 @@ def _progress_bar(quiet: bool, unit: str) -> Iterator[Callable[[int, int], None]
         bar.close()
 
 
+train_app = typer.Typer(help="Train components.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("nlu")
+def train_nlu_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the model (adapters, heads, meta.json).")],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the joint BERT NLU (SGD + simulated dialogues of the showcase schemas, or SNIPS / ATIS)."""
+    from dialog.nlu.train import load_spec, train_nlu
+
+    result = train_nlu(load_spec(config), out, data_dir, progress=_progress(quiet))
+    dev = result["dev"]
+    typer.echo(
+        f"trained in {result['history']['minutes']:.1f} min; dev intent {dev['intent_accuracy']:.4f}, "
+        f"slot F1 {dev['slot_f1']:.4f}, sentence {dev['sentence_accuracy']:.4f}, "
+        f"latency p50 {dev['latency_ms_p50']:.1f} ms -> {out}"
+    )
+
+
+@eval_app.command("nlu")
+def eval_nlu_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
+    model: Annotated[str, typer.Option("--model", help="A model directory or committed name, or `rule`.")],
+    data: Annotated[str, typer.Option("--data", help="snips, atis or sgd.")] = "snips",
+    data_dir: DataDir = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Default: test (snips, atis), dev (sgd).")
+    ] = None,
+    quantized: Annotated[bool, typer.Option("--quantized/--float", help="int8 dynamic quantization.")] = True,
+    record: Annotated[
+        bool, typer.Option("--record", help="Also store the metrics in the model's meta.json.")
+    ] = False,
+) -> None:
+    """Intent accuracy, slot F1 (seqeval), sentence accuracy and latency on a benchmark's test split,
+    or on SGD user turns (seen and unseen services)."""
+    from dialog.eval.nlu import evaluate_nlu, record_metrics
+
+    metrics = evaluate_nlu(model, data, data_dir, split, quantized)
+    if record:
+        record_metrics(model, f"{data}_{metrics['split']}" + ("" if quantized else "_float"), metrics)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(metrics, indent=2) + "\n")
+    typer.echo(
+        f"{data} {metrics['split']}: intent {metrics['intent_accuracy']:.4f}, "
+        f"slot F1 {metrics['slot_f1']:.4f}, sentence {metrics['sentence_accuracy']:.4f}, "
+        f"p50 {metrics['latency_ms_p50']:.1f} ms -> {json_out}"
+    )
+
+
 @app.command("chat")
 def chat(
     agent: Annotated[str | None, typer.Option("--agent", help="Default: the best agent available.")] = None,
@@ -240,6 +299,8 @@ def chat(
             f"run `tod db build --data-dir DIR`); first: {assistant.skipped[0]}",
             err=True,
         )
+    for note in assistant.notes:
+        typer.echo(note, err=True)
     demo = build(assistant, chosen)
     demo.queue(default_concurrency_limit=8)
     typer.echo(

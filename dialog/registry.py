@@ -16,6 +16,7 @@ STAGES = ("nlu", "dst", "policy", "nlg", "agent", "user")
 #: Modules that register built-in components when imported (filled as stages are implemented).
 BUILTIN_MODULES: tuple[str, ...] = (
     "dialog.nlu.rule",
+    "dialog.nlu.bert",
     "dialog.dst.rule",
     "dialog.policy.form",
     "dialog.nlg.template",

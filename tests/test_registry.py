@@ -41,11 +41,11 @@ def test_a_name_cannot_be_taken_twice() -> None:
 def test_builtin_registry_snapshot() -> None:
     # Grows as stages are implemented: update this snapshot together with the registrations.
     assert load_builtins().snapshot() == {
-        "nlu": ["rule"],
+        "nlu": ["bert", "rule"],
         "dst": ["rule"],
         "policy": ["form"],
         "nlg": ["template"],
-        "agent": ["form"],
+        "agent": ["form", "pipeline"],
         "user": ["agenda"],
     }
     assert set(STAGES) == set(load_builtins().snapshot())

@@ -27,6 +27,8 @@ class EvalConfig:
     nlu_error: float = 0.0
     max_turns: int = 20
     stages: Mapping[str, str | None] | None = None  # overrides: {"nlu": "bert", ...}
+    user_text: str = "templates"  # or "sgd": real SGD dev user turns as templates (needs the data)
+    data_dir: str | None = None
 
 
 @dataclass
@@ -57,7 +59,7 @@ def evaluate(
     agent: PipelineAgent = create_agent(config.agent, schemas, backends, **dict(config.stages or {}))
     user = AgendaUser(schemas, backends)
     errors = ErrorModel(config.nlu_error, schemas, backends) if config.nlu_error > 0 else None
-    text = UserText(schemas) if config.level == "text" else None
+    text = UserText(schemas, _corpus(config)) if config.level == "text" else None
     samplers = {s.service: GoalSampler(s, backends[s.service]) for s in schemas}
     scores: list[DialogueScore] = []
     kept: list[Transcript] = []
@@ -87,7 +89,22 @@ def evaluate(
         "seed": config.seed,
         "level": config.level,
         "nlu_error": config.nlu_error,
+        "user_text": config.user_text,
         "schemas": [s.service for s in schemas],
         "stages": dict(agent.names),
     }
     return EvalResult(metrics, kept, scores, kept_scores)
+
+
+def _corpus(config: EvalConfig) -> dict[tuple[str, ...], list[str]] | None:
+    if config.user_text == "templates":
+        return None
+    if config.user_text != "sgd":
+        from dialog.errors import TodError
+
+        raise TodError(f"unknown user text {config.user_text!r} (templates, sgd)")
+    from dialog.data.sgd import load_dialogues
+    from dialog.user.corpus import mine_templates
+
+    # The dev split: no model here was trained on these utterances.
+    return mine_templates(load_dialogues(config.data_dir, "dev"))

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dialog.nlg.template import words
 from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, DialogueAct
+from dialog.user.corpus import Key, fill, signature
 
 A = ActType
 
@@ -43,8 +44,10 @@ REQUEST = ["What is the {slot}?", "Can you tell me the {slot}?", "Could you give
 class UserText:
     """Realises user acts as an utterance. ``realise`` takes the RNG, so runs are reproducible."""
 
-    def __init__(self, schemas: Sequence[Schema]) -> None:
+    def __init__(self, schemas: Sequence[Schema], corpus: Mapping[Key, Sequence[str]] | None = None) -> None:
+        """``corpus``: templates mined from real user turns (``dialog.user.corpus``), used first."""
         self.schemas: Mapping[str, Schema] = {s.service: s for s in schemas}
+        self.corpus = corpus or {}
 
     def _intent_phrase(self, service: str | None, intent: str, rng: random.Random) -> str:
         schema = self.schemas.get(service or "")
@@ -54,6 +57,26 @@ class UserText:
         return words(intent)
 
     def realise(self, acts: Sequence[DialogueAct], rng: random.Random) -> str:
+        if self.corpus:
+            found = self._from_corpus(acts, rng)
+            if found is not None:
+                return found
+            intent = [a for a in acts if a.act is A.INFORM_INTENT]
+            rest = [a for a in acts if a.act is not A.INFORM_INTENT]
+            if intent and rest:
+                said = self._from_corpus(rest, rng)
+                if said is not None:
+                    return self._templated(intent, rng) + " " + said
+        return self._templated(acts, rng)
+
+    def _from_corpus(self, acts: Sequence[DialogueAct], rng: random.Random) -> str | None:
+        templates = self.corpus.get(signature(acts))
+        if not templates:
+            return None
+        values = {a.slot: a.values[0] for a in acts if a.act is A.INFORM and a.slot and a.values}
+        return fill(rng.choice(list(templates)), values)
+
+    def _templated(self, acts: Sequence[DialogueAct], rng: random.Random) -> str:
         if {a.act for a in acts} == {A.NEGATE, A.THANK_YOU}:  # the answer to "anything else?"
             return rng.choice(NOTHING_MORE)
         parts: list[str] = []

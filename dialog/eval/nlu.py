@@ -1,0 +1,107 @@
+"""NLU metrics: intent accuracy, slot F1 (seqeval, entity level), sentence accuracy (everything
+right), and batch-of-one latency."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from seqeval.metrics import f1_score
+
+from dialog.nlu.targets import Target
+
+if TYPE_CHECKING:
+    from dialog.nlu.bert import BertNLU
+
+
+def score_targets(nlu: BertNLU, targets: Sequence[Target], batch_size: int = 64) -> dict[str, Any]:
+    """Scores of the raw predictions against targets (a benchmark's, or SGD user turns')."""
+    gold_tags, pred_tags = [], []
+    intents = sentences = 0
+    for start in range(0, len(targets), batch_size):
+        chunk = targets[start : start + batch_size]
+        preds = nlu.predict([(t.words, t.context) for t in chunk])
+        for target, pred in zip(chunk, preds, strict=True):
+            gold_tags.append(list(target.tags))
+            pred_tags.append(list(pred["tags"]))
+            intent_ok = pred["intent"] == target.intent
+            intents += intent_ok
+            rest_ok = all(
+                getattr(target, head) is None or sorted(pred[head]) == sorted(getattr(target, head))
+                for head in ("acts", "requested", "specials")
+            )
+            sentences += intent_ok and rest_ok and list(pred["tags"]) == list(target.tags)
+    n = len(targets)
+    return {
+        "n": n,
+        "intent_accuracy": intents / n if n else 0.0,
+        "slot_f1": float(f1_score(gold_tags, pred_tags)) if n else 0.0,
+        "sentence_accuracy": sentences / n if n else 0.0,
+    }
+
+
+def latency(nlu: BertNLU, targets: Sequence[Target], n: int = 200) -> dict[str, float]:
+    """Batch-of-one prediction time in ms over the first ``n`` targets (after a warm-up)."""
+    items = [(t.words, t.context) for t in targets[:n]]
+    for item in items[:10]:
+        nlu.predict([item])
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        nlu.predict([item])
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "latency_ms_p50": float(np.percentile(times, 50)),
+        "latency_ms_p99": float(np.percentile(times, 99)),
+    }
+
+
+def evaluate_nlu(
+    model: str, data: str, data_dir: str | None, split: str | None = None, quantized: bool = True
+) -> dict[str, Any]:
+    """`tod eval nlu`: the architecture's keys, and for SGD the same under `seen` and `unseen`."""
+    from dialog.errors import TodError
+    from dialog.nlu.bert import BertNLU
+    from dialog.nlu.targets import benchmark_targets, sgd_targets
+
+    nlu = BertNLU.load(model, quantized=quantized)
+    if data in ("snips", "atis"):
+        from dialog.data.nlu_bench import load_benchmark
+
+        split = split or "test"
+        targets = list(benchmark_targets(load_benchmark(data, data_dir, split)))
+        return {"data": data, "split": split, **score_targets(nlu, targets), **latency(nlu, targets)}
+    if data != "sgd":
+        raise TodError(f"unknown NLU data {data!r} (snips, atis, sgd)")
+    from dialog.data.sgd import load_dialogues, read_sgd_schemas
+    from dialog.data.views import nlu_examples
+
+    split = split or "dev"
+    seen = {s.service for s in read_sgd_schemas(data_dir, "train")}
+    targets = list(sgd_targets(nlu_examples(load_dialogues(data_dir, split))))
+    out: dict[str, Any] = {
+        "data": data,
+        "split": split,
+        **score_targets(nlu, targets),
+        **latency(nlu, targets),
+    }
+    out["seen"] = score_targets(nlu, [t for t in targets if t.service in seen])
+    out["unseen"] = score_targets(nlu, [t for t in targets if t.service not in seen])
+    return out
+
+
+def record_metrics(model: str, key: str, metrics: dict[str, Any]) -> None:
+    """Store metrics in a model's meta.json (the committed artifacts' tests check against them)."""
+    import json
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from dialog.paths import models_dir
+
+    directory = Path(model) if Path(model).exists() else models_dir() / model
+    meta_file = directory / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta.setdefault("metrics", {})[key] = {**metrics, "date": datetime.now(UTC).date().isoformat()}
+    meta_file.write_text(json.dumps(meta, indent=1) + "\n")

@@ -1,0 +1,414 @@
+"""BertNLU (registry name ``bert``): the joint MiniLM model behind the NLU protocol.
+
+``from_config`` builds a new model for label sets; ``fit`` trains it with the shared loop; ``save``
+writes the adapters, the heads and ``meta.json``; ``load`` restores it (adapters merged into the
+encoder, optionally int8-quantized). ``parse`` reads one utterance in the context of the state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dialog.backend import Backend
+from dialog.data.views import tokenize
+from dialog.encoder import add_lora, load_encoder, load_tokenizer, lora_state, merged_encoder, quantize
+from dialog.errors import TodError
+from dialog.nlu.crf import pack_words
+from dialog.nlu.joint import JointConfig, JointModel
+from dialog.nlu.targets import Target, context_text
+from dialog.registry import registry
+from dialog.schema import Schema
+from dialog.train.loop import TrainConfig, train
+from dialog.types import ActType, DialogueAct, DialogueState
+
+A = ActType
+FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
+
+def _labels(values: Sequence[str] | None, vocab: Sequence[str]) -> tuple[list[float], float]:
+    if values is None:
+        return [0.0] * max(1, len(vocab)), 0.0
+    index = {v: i for i, v in enumerate(vocab)}
+    out = [0.0] * max(1, len(vocab))
+    for v in values:
+        if v in index:
+            out[index[v]] = 1.0
+    return out, 1.0
+
+
+class JointFeaturizer:
+    """Words + context → token ids, with word-level tags on each word's first sub-token."""
+
+    def __init__(self, config: JointConfig, tokenizer: Any | None = None) -> None:
+        self.config = config
+        self.tokenizer = tokenizer or load_tokenizer()
+        self.tag_index = {t: i for i, t in enumerate(config.tags)}
+        self.intent_index = {t: i for i, t in enumerate(config.intents)}
+
+    def encode(self, words: Sequence[str], context: str) -> tuple[dict[str, Any], list[int | None]]:
+        """Token ids and, per token, the index of the word it starts (None elsewhere)."""
+        words = list(words) or ["."]
+        context_words = context.split() if context else None
+        enc = self.tokenizer(
+            words,
+            context_words,
+            is_split_into_words=True,
+            truncation=True,
+            max_length=self.config.max_length,
+        )
+        sequence = enc.sequence_ids()
+        word_ids = enc.word_ids()
+        starts: list[int | None] = []
+        previous = None
+        for seq, wid in zip(sequence, word_ids, strict=True):
+            starts.append(wid if seq == 0 and wid is not None and wid != previous else None)
+            previous = wid if seq == 0 else None
+        return dict(enc), starts
+
+    def feature(self, target: Target) -> dict[str, Any]:
+        enc, starts = self.encode(target.words, target.context)
+        tags = [-100 if w is None else self.tag_index.get(target.tags[w], 0) for w in starts]
+        acts, acts_mask = _labels(target.acts, self.config.acts)
+        requested, requested_mask = _labels(target.requested, self.config.slots)
+        specials, specials_mask = _labels(target.specials, self.config.specials)
+        return {
+            "input_ids": enc["input_ids"],
+            "tags": tags,
+            "intent": self.intent_index.get(target.intent, 0),
+            "acts": acts,
+            "acts_mask": acts_mask,
+            "requested": requested,
+            "requested_mask": requested_mask,
+            "specials": specials,
+            "specials_mask": specials_mask,
+        }
+
+    @staticmethod
+    def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Pad to the longest in the batch. Shapes: ids/mask/tags (B, T); the rest (B,) or (B, K)."""
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.zeros(len(features), width, dtype=torch.long)
+        mask = torch.zeros(len(features), width, dtype=torch.long)
+        tags = torch.full((len(features), width), -100, dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.tensor(f["input_ids"])
+            mask[i, :n] = 1
+            tags[i, :n] = torch.tensor(f["tags"])
+        batch = {"input_ids": ids, "attention_mask": mask, "tags": tags}
+        batch["intent"] = torch.tensor([f["intent"] for f in features])
+        for head in ("acts", "requested", "specials"):
+            batch[head] = torch.tensor([f[head] for f in features], dtype=torch.float)
+            batch[f"{head}_mask"] = torch.tensor([f[f"{head}_mask"] for f in features], dtype=torch.float)
+        return batch
+
+
+class BertNLU:
+    """The joint NLU. Create with ``from_config`` (new) or ``load`` (trained); ``parse`` one turn."""
+
+    def __init__(self, model: JointModel, config: JointConfig, meta: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.meta = meta or {}
+        self.featurizer = JointFeaturizer(config)
+        self.schemas: dict[str, Schema] = {}
+        self.threshold = 0.5
+        self.fallback: Any = None  # an NLU for services the model was not trained on
+        self.known = {label.partition(":")[0] for label in config.intents if ":" in label}
+
+    # --- making -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: JointConfig) -> BertNLU:
+        encoder = add_lora(load_encoder(), config.lora_rank, config.lora_alpha)
+        return cls(JointModel(encoder, config), config)
+
+    @classmethod
+    def labels_for(cls, targets: Sequence[Target], **kw: Any) -> JointConfig:
+        """Label sets that cover the targets."""
+        intents = ["NONE", *sorted({t.intent for t in targets} - {"NONE"})]
+        slots = sorted(
+            {tag[2:] for t in targets for tag in t.tags if tag != "O"}
+            | {s for t in targets for s in t.requested or ()}
+        )
+        specials = sorted({s for t in targets for s in t.specials or ()})
+        from dialog.nlu.targets import ACT_LABELS
+
+        acts = list(ACT_LABELS) if any(t.acts is not None for t in targets) else []
+        return JointConfig(intents=intents, slots=slots, acts=acts, specials=specials, **kw)
+
+    def fit(
+        self,
+        targets: Sequence[Target],
+        config: TrainConfig,
+        dev: Sequence[Target] = (),
+        out_dir: Path | None = None,
+        progress: bool = True,
+    ) -> dict[str, Any]:
+        features = [self.featurizer.feature(t) for t in targets]
+
+        def evaluate() -> dict[str, float]:
+            from dialog.eval.nlu import score_targets
+
+            return score_targets(self, dev[:2000]) if dev else {}
+
+        def checkpoint(directory: Path) -> None:
+            self.save(directory)
+
+        history = train(
+            self.model,
+            features,
+            JointFeaturizer.collate,
+            self.model.loss,
+            config,
+            evaluate if dev else None,
+            key_metric="sentence_accuracy" if dev else "",
+            checkpoint=checkpoint,
+            out_dir=out_dir,
+            progress=progress,
+        )
+        self.meta["training"] = {
+            "examples": len(targets),
+            "steps": history["steps"],
+            "minutes": history["minutes"],
+            "config": history["config"],
+            "best": history["best"],
+        }
+        return history
+
+    # --- storing ----------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Adapters and heads (fp16, a few MB) and meta.json; the encoder itself is not copied."""
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {f"lora.{k}": v.half().contiguous() for k, v in lora_state(self.model.encoder).items()}
+        tensors.update(
+            {f"heads.{k}": v.detach().half().contiguous() for k, v in self.model.heads.state_dict().items()}
+        )
+        save_file(tensors, str(directory / "weights.safetensors"))
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "kind": "nlu-bert",
+            "config": self.config.to_dict(),
+            "date": datetime.now(UTC).date().isoformat(),
+            **{k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config", "date")},
+        }
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+    def save_meta(self, directory: Path) -> None:
+        """Rewrite meta.json only (e.g. with the metrics of the reloaded, quantized model)."""
+        meta = json.loads((directory / "meta.json").read_text())
+        meta.update({k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config")})
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, quantized: bool = True) -> BertNLU:
+        """Restore a saved model: a clear error naming the file when it is missing or damaged."""
+        from dialog.paths import models_dir
+
+        directory = Path(path)
+        if not directory.exists() and (models_dir() / str(path)).exists():
+            directory = models_dir() / str(path)
+        meta_file, weights = directory / "meta.json", directory / "weights.safetensors"
+        for needed in (meta_file, weights):
+            if not needed.is_file():
+                raise TodError(f"NLU model file missing: {needed}")
+        try:
+            meta = json.loads(meta_file.read_text())
+            config = JointConfig(**meta["config"])
+            from safetensors.torch import load_file
+
+            tensors = load_file(str(weights))
+        except Exception as exc:
+            raise TodError(f"NLU model damaged: {directory}: {type(exc).__name__}: {exc}") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise TodError(
+                f"{meta_file}: format version {meta.get('format_version')}, expected {FORMAT_VERSION}"
+            )
+        lora = {k[5:]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
+        heads = {k[6:]: v.float() for k, v in tensors.items() if k.startswith("heads.")}
+        encoder = merged_encoder(lora, config.lora_rank, config.lora_alpha)
+        model = JointModel(encoder, config)
+        model.heads.load_state_dict(heads)
+        model.eval()
+        if quantized:
+            model = quantize(model)  # type: ignore[assignment]  # same interface, int8 linears
+        return cls(model, config, meta)
+
+    # --- predicting -------------------------------------------------------------------------
+
+    def with_schemas(self, schemas: Sequence[Schema], fallback: Any = None) -> BertNLU:
+        """Serve these schemas; services the model has no labels for go to ``fallback`` (an NLU)."""
+        self.schemas = {s.service: s for s in schemas}
+        self.fallback = fallback
+        return self
+
+    @torch.inference_mode()
+    def predict(self, items: Sequence[tuple[Sequence[str], str]]) -> list[dict[str, Any]]:
+        """Raw predictions for (words, context) pairs: intent, acts, requested, specials, word tags."""
+        self.model.eval()
+        encoded = [self.featurizer.encode(w, c) for w, c in items]
+        empty = {
+            key: value
+            for h in ("acts", "requested", "specials")
+            for key, value in ((h, [0.0]), (f"{h}_mask", 0.0))
+        }
+        features = [
+            {"input_ids": e["input_ids"], "tags": [-100] * len(e["input_ids"]), "intent": 0, **empty}
+            for e, _ in encoded
+        ]
+        batch = JointFeaturizer.collate(features)
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        crf = self.model.heads.crf
+        decoded: list[list[int]] = []
+        if crf is not None:
+            word_mask = torch.tensor(
+                [[w is not None for w in starts] + [False] * (batch["input_ids"].shape[1] - len(starts))
+                 for _, starts in encoded]
+            )  # fmt: skip
+            decoded = crf.decode(*pack_words(logits["tags"], word_mask))
+        out = []
+        for i, (words, _) in enumerate(items):
+            starts = encoded[i][1]
+            tags = ["O"] * len(words)
+            if crf is not None:
+                positions = [w for w in starts if w is not None]
+                for word, tag_id in zip(positions, decoded[i], strict=False):
+                    if word < len(tags):
+                        tags[word] = self.config.tags[tag_id]
+            else:
+                tag_ids = logits["tags"][i].argmax(-1).tolist()
+                for position, start in enumerate(starts):
+                    if start is not None and start < len(tags):
+                        tags[start] = self.config.tags[tag_ids[position]]
+            if len({w for w in starts if w is not None}) < len(words):
+                warnings.warn(
+                    f"utterance cut to {self.config.max_length} tokens: its end is not tagged", stacklevel=2
+                )
+            probs = {h: torch.sigmoid(logits[h][i]).tolist() for h in ("acts", "requested", "specials")}
+            out.append(
+                {
+                    "intent": self.config.intents[int(logits["intent"][i].argmax())],
+                    "acts": [
+                        a for a, p in zip(self.config.acts, probs["acts"], strict=False) if p > self.threshold
+                    ],
+                    "requested": [
+                        s
+                        for s, p in zip(self.config.slots, probs["requested"], strict=False)
+                        if p > self.threshold
+                    ],
+                    "specials": [
+                        s
+                        for s, p in zip(self.config.specials, probs["specials"], strict=False)
+                        if p > self.threshold
+                    ],
+                    "tags": tags,
+                }
+            )
+        return out
+
+    def parse(self, text: str, state: DialogueState) -> tuple[DialogueAct, ...]:
+        text = " ".join(text.split())
+        tokens = tokenize(text)
+        if not tokens:
+            return ()
+        context = context_text(state.active_service, state.last_system_acts)
+        [pred] = self.predict([([t for t, _, _ in tokens], context)])
+        acts = self._acts(pred, text, tokens, state)
+        if self.fallback is not None and self.known and set(self.schemas) - self.known:
+            # A service the model never saw (e.g. written in the app a minute ago): the rule NLU reads
+            # it from its schema. It takes over when the turn is about such a service.
+            other = self.fallback.parse(text, state)
+            about = {a.service for a in other if a.act is A.INFORM_INTENT} or {state.active_service}
+            if about - self.known - {None} or not acts:
+                return tuple(other)
+        return acts
+
+    def _acts(
+        self, pred: dict[str, Any], text: str, tokens: list[tuple[str, int, int]], state: DialogueState
+    ) -> tuple[DialogueAct, ...]:
+        service, _, intent = pred["intent"].partition(":")
+        if not intent:
+            service = state.active_service or (next(iter(self.schemas)) if len(self.schemas) == 1 else "")
+        schema = self.schemas.get(service)
+        if self.schemas and schema is None:
+            return ()
+        slots = set(schema.slot_names) if schema is not None else None
+        acts: list[DialogueAct] = []
+        if intent and (schema is None or intent in schema.intent_names):
+            acts.append(DialogueAct(A.INFORM_INTENT, "intent", (intent,), service))
+        offered = next((a for a in state.last_system_acts if a.act is A.OFFER_INTENT and a.values), None)
+        for kind in pred["acts"]:
+            act = A(kind)
+            if act in (A.AFFIRM_INTENT, A.NEGATE_INTENT):
+                if offered is not None:
+                    acts.append(DialogueAct(act, "intent", offered.values, service))
+            else:
+                acts.append(DialogueAct(act, service=service))
+        for slot, start, end in _spans(pred["tags"], tokens):
+            if slots is None or slot in slots:
+                acts.append(DialogueAct(A.INFORM, slot, (text[start:end],), service))
+        for special in pred["specials"]:
+            slot, _, value = special.partition("=")
+            if (slots is None or slot in slots) and not any(
+                a.slot == slot and a.act is A.INFORM for a in acts
+            ):
+                acts.append(DialogueAct(A.INFORM, slot, (value,), service))
+        for slot in pred["requested"]:
+            if slots is None or slot in slots:
+                acts.append(DialogueAct(A.REQUEST, slot, (), service))
+        return tuple(dict.fromkeys(acts))
+
+
+def _spans(tags: Sequence[str], tokens: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Character spans (slot, start, end) of BIO tags over tokens; a stray I- starts a span."""
+    out, current = [], None
+    for tag, (_, start, end) in zip(tags, tokens, strict=False):
+        if tag.startswith("B-") or (tag.startswith("I-") and (current is None or current[0] != tag[2:])):
+            if current:
+                out.append(current)
+            current = (tag[2:], start, end)
+        elif tag.startswith("I-") and current is not None:
+            current = (current[0], current[1], end)
+        else:
+            if current:
+                out.append(current)
+            current = None
+    if current:
+        out.append(current)
+    return out
+
+
+def latency_ms(nlu: BertNLU, texts: Sequence[str], repeat: int = 1) -> list[float]:
+    """Batch-of-one parse times in ms."""
+    state = DialogueState()
+    times = []
+    for _ in range(repeat):
+        for text in texts:
+            start = time.perf_counter()
+            nlu.parse(text, state)
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+@registry.register("nlu", "bert")
+def nlu_factory(
+    schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "nlu-bert"
+) -> BertNLU:
+    """The registry's ``bert`` NLU: the committed model, for these schemas (the rule NLU reads the
+    services that the model was not trained on)."""
+    from dialog.nlu.rule import RuleNLU
+
+    return BertNLU.load(model).with_schemas(schemas, fallback=RuleNLU(schemas, backends))

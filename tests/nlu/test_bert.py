@@ -1,0 +1,125 @@
+"""The joint BERT NLU: learns a tiny set, survives a save/load, reads odd input, and the committed
+models still load and score on a slice of their test data."""
+
+from __future__ import annotations
+
+import json
+import random
+import warnings
+from pathlib import Path
+
+import pytest
+
+from dialog.nlu.bert import BertNLU, _spans
+from dialog.nlu.targets import Target, target_from_acts
+from dialog.paths import models_dir
+from dialog.train.loop import TrainConfig
+from dialog.types import ActType, DialogueAct, DialogueState
+
+A = ActType
+S = "Cafe"
+
+
+def tiny_set(n: int, seed: int) -> list[Target]:
+    rng = random.Random(seed)
+    drinks = ["espresso", "latte", "mocha", "flat white", "green tea"]
+    out = []
+    for _ in range(n):
+        drink = rng.choice(drinks)
+        if rng.random() < 0.5:
+            text = rng.choice(["i want a {d}", "one {d} please", "can i get a {d}"]).format(d=drink)
+            acts = [DialogueAct(A.INFORM_INTENT, "intent", ("Order",), S), DialogueAct(A.INFORM, "drink", (drink,), S)]
+        else:
+            text = rng.choice(["thanks a lot", "thank you", "cheers thanks"])
+            acts = [DialogueAct(A.THANK_YOU, service=S)]
+        out.append(target_from_acts(text, S, acts, ()))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[BertNLU, Path]:
+    train = tiny_set(64, 0)
+    config = BertNLU.labels_for(train, max_length=32)
+    nlu = BertNLU.from_config(config)
+    nlu.fit(train, TrainConfig(epochs=12, batch_size=16, lr=2e-3, head_lr=5e-3, warmup=0.1), progress=False)
+    out = tmp_path_factory.mktemp("nlu")
+    nlu.save(out)
+    return nlu, out
+
+
+def test_it_learns_a_tiny_set(trained: tuple[BertNLU, Path]) -> None:
+    from dialog.eval.nlu import score_targets
+
+    nlu, _ = trained
+    scores = score_targets(nlu, tiny_set(40, 1))
+    assert scores["intent_accuracy"] == 1.0
+    assert scores["slot_f1"] >= 0.9
+    assert scores["sentence_accuracy"] >= 0.9
+
+
+def test_save_load_and_parse(trained: tuple[BertNLU, Path]) -> None:
+    _, path = trained
+    assert json.loads((path / "meta.json").read_text())["kind"] == "nlu-bert"
+    assert (path / "weights.safetensors").stat().st_size < 5_000_000  # adapters and heads only
+    loaded = BertNLU.load(path, quantized=False)
+    acts = loaded.parse("one latte please", DialogueState())
+    assert DialogueAct(A.INFORM_INTENT, "intent", ("Order",), S) in acts
+    assert DialogueAct(A.INFORM, "drink", ("latte",), S) in acts
+    quantized = BertNLU.load(path)
+    assert DialogueAct(A.THANK_YOU, service=S) in quantized.parse("thank you", DialogueState())
+
+
+@pytest.mark.parametrize(
+    "text", ["", "   ", "🙂🙂🙂", "東京で寿司を", "<b>hi</b><script>x</script>", "'; DROP TABLE x; --", "{0}{drink}", "a " * 2500]
+)  # fmt: skip
+def test_odd_input_gives_a_parse(trained: tuple[BertNLU, Path], text: str) -> None:
+    nlu, _ = trained
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        acts = nlu.parse(text, DialogueState())
+    assert isinstance(acts, tuple)
+
+
+def test_long_input_is_cut_with_a_warning(trained: tuple[BertNLU, Path]) -> None:
+    nlu, _ = trained
+    with pytest.warns(UserWarning, match="cut to 32 tokens"):
+        nlu.parse("i want a latte " * 100, DialogueState())
+
+
+def test_missing_or_damaged_model_is_a_clear_error(tmp_path: Path, trained: tuple[BertNLU, Path]) -> None:
+    from dialog.errors import TodError
+
+    with pytest.raises(TodError, match="NLU model file missing"):
+        BertNLU.load(tmp_path)
+    _, path = trained
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "meta.json").write_text((path / "meta.json").read_text())
+    (broken / "weights.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(TodError, match="NLU model damaged"):
+        BertNLU.load(broken)
+
+
+def test_spans_from_tags() -> None:
+    tokens = [("in", 0, 2), ("San", 3, 6), ("Jose", 7, 11), ("at", 12, 14), ("7", 15, 16), ("pm", 17, 19)]
+    tags = ["O", "B-city", "I-city", "O", "I-time", "I-time"]
+    assert _spans(tags, tokens) == [("city", 3, 11), ("time", 15, 19)]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "key"), [("nlu-bert-snips", "snips", "snips_test"), ("nlu-bert-atis", "atis", "atis_test")]
+)
+def test_committed_benchmark_models_still_score(data_dir: Path, name: str, data: str, key: str) -> None:
+    from dialog.data.nlu_bench import load_benchmark
+    from dialog.eval.nlu import score_targets
+    from dialog.nlu.targets import benchmark_targets
+
+    path = models_dir() / name
+    meta = json.loads((path / "meta.json").read_text())
+    nlu = BertNLU.load(path)
+    targets = list(benchmark_targets(load_benchmark(data, data_dir, "test")))[:300]
+    scores = score_targets(nlu, targets)
+    recorded = meta["metrics"][key]
+    # A slice is noisier than the whole test set: allow a few points.
+    assert scores["intent_accuracy"] >= recorded["intent_accuracy"] - 0.03
+    assert scores["slot_f1"] >= recorded["slot_f1"] - 0.04
