@@ -125,6 +125,8 @@ class BertNLU:
         self.threshold = 0.5
         self.fallback: Any = None  # an NLU for services the model was not trained on
         self.known = {label.partition(":")[0] for label in config.intents if ":" in label}
+        self._intent_mask: torch.Tensor | None = None
+        self._tag_mask: torch.Tensor | None = None
 
     # --- making -----------------------------------------------------------------------------
 
@@ -253,6 +255,11 @@ class BertNLU:
         """Serve these schemas; services the model has no labels for go to ``fallback`` (an NLU)."""
         self.schemas = {s.service: s for s in schemas}
         self.fallback = fallback
+        # Only the served services' intents and slots may be predicted.
+        served = {f"{s}:{i}" for s, schema in self.schemas.items() for i in schema.intent_names}
+        slots = {slot for schema in self.schemas.values() for slot in schema.slot_names}
+        self._intent_mask = torch.tensor([i == "NONE" or i in served for i in self.config.intents])
+        self._tag_mask = torch.tensor([t == "O" or t[2:] in slots for t in self.config.tags])
         return self
 
     @torch.inference_mode()
@@ -271,6 +278,9 @@ class BertNLU:
         ]
         batch = JointFeaturizer.collate(features)
         logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        if self._intent_mask is not None and self._tag_mask is not None:
+            logits["intent"] = logits["intent"].masked_fill(~self._intent_mask, float("-inf"))
+            logits["tags"] = logits["tags"].masked_fill(~self._tag_mask, -1e4)
         crf = self.model.heads.crf
         decoded: list[list[int]] = []
         if crf is not None:
@@ -336,12 +346,20 @@ class BertNLU:
                 return tuple(other)
         return acts
 
+    def _service_of(self, tags: Sequence[str]) -> str:
+        """With no active service and no intent: the served service that has the tagged slots."""
+        slots = {t[2:] for t in tags if t != "O"}
+        fitting = [s for s, schema in self.schemas.items() if slots and slots <= set(schema.slot_names)]
+        if len(self.schemas) == 1:
+            return next(iter(self.schemas))
+        return fitting[0] if fitting else ""
+
     def _acts(
         self, pred: dict[str, Any], text: str, tokens: list[tuple[str, int, int]], state: DialogueState
     ) -> tuple[DialogueAct, ...]:
         service, _, intent = pred["intent"].partition(":")
         if not intent:
-            service = state.active_service or (next(iter(self.schemas)) if len(self.schemas) == 1 else "")
+            service = state.active_service or self._service_of(pred["tags"])
         schema = self.schemas.get(service)
         if self.schemas and schema is None:
             return ()
