@@ -123,3 +123,28 @@ def test_committed_benchmark_models_still_score(data_dir: Path, name: str, data:
     # A slice is noisier than the whole test set: allow a few points.
     assert scores["intent_accuracy"] >= recorded["intent_accuracy"] - 0.03
     assert scores["slot_f1"] >= recorded["slot_f1"] - 0.04
+
+
+def test_committed_default_model_still_scores_on_sgd_dev(dev_dialogues) -> None:  # type: ignore[no-untyped-def]
+    from dialog.data.views import nlu_examples
+    from dialog.eval.nlu import score_targets
+    from dialog.nlu.targets import sgd_targets
+
+    path = models_dir() / "nlu-bert"
+    recorded = json.loads((path / "meta.json").read_text())["metrics"]["sgd_dev"]["seen"]
+    seen = {"Buses_1", "Events_1", "Homes_1", "Hotels_1", "Music_1", "RentalCars_1", "RideSharing_1", "Travel_1", "Weather_1"}
+    targets = [t for t in sgd_targets(nlu_examples(dev_dialogues[::8])) if t.service in seen][:400]
+    scores = score_targets(BertNLU.load(path), targets)
+    assert scores["intent_accuracy"] >= recorded["intent_accuracy"] - 0.04
+    assert scores["slot_f1"] >= recorded["slot_f1"] - 0.05
+
+
+def test_pipeline_agent_reads_the_showcase(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.agent import create_agent
+    from dialog.backend import open_backends
+
+    schemas = list(showcase.values())
+    agent = create_agent("pipeline", schemas, open_backends(schemas))
+    reply = agent.respond("I'd like to find an italian restaurant in Porto", DialogueState())
+    assert "Il Forno" in reply.text
+    assert reply.trace[0].name == "bert"
