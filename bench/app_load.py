@@ -29,8 +29,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def say(client: Client, text: str) -> list:  # type: ignore[type-arg]
-    return client.predict(text, "form", [], OWN, OWN, OWN, OWN, 1, False, 1.0, 1.0, api_name="/respond")
+def say(client: Client, text: str, agent: str = "pipeline") -> list:  # type: ignore[type-arg]
+    return client.predict(text, agent, [], OWN, OWN, OWN, OWN, 1, False, 1.0, 1.0, api_name="/respond")
 
 
 def main() -> None:

@@ -253,7 +253,9 @@ def eval_nlu_command(
     split: Annotated[
         str | None, typer.Option("--split", help="Default: test (snips, atis), dev (sgd).")
     ] = None,
-    quantized: Annotated[bool, typer.Option("--quantized/--float", help="int8 dynamic quantization.")] = True,
+    quantized: Annotated[
+        bool, typer.Option("--int8/--float", help="int8 dynamic quantization (it costs SNIPS 0.6 points).")
+    ] = False,
     record: Annotated[
         bool, typer.Option("--record", help="Also store the metrics in the model's meta.json.")
     ] = False,
@@ -264,7 +266,7 @@ def eval_nlu_command(
 
     metrics = evaluate_nlu(model, data, data_dir, split, quantized)
     if record:
-        record_metrics(model, f"{data}_{metrics['split']}" + ("" if quantized else "_float"), metrics)
+        record_metrics(model, f"{data}_{metrics['split']}" + ("_int8" if quantized else ""), metrics)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(metrics, indent=2) + "\n")
     typer.echo(

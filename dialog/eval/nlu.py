@@ -59,7 +59,7 @@ def latency(nlu: BertNLU, targets: Sequence[Target], n: int = 200) -> dict[str, 
 
 
 def evaluate_nlu(
-    model: str, data: str, data_dir: str | None, split: str | None = None, quantized: bool = True
+    model: str, data: str, data_dir: str | None, split: str | None = None, quantized: bool = False
 ) -> dict[str, Any]:
     """`tod eval nlu`: the architecture's keys, and for SGD the same under `seen` and `unseen`."""
     from dialog.errors import TodError

@@ -216,7 +216,7 @@ class BertNLU:
         (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path, quantized: bool = True) -> BertNLU:
+    def load(cls, path: str | Path, quantized: bool = False) -> BertNLU:
         """Restore a saved model: a clear error naming the file when it is missing or damaged."""
         from dialog.paths import models_dir
 
@@ -352,6 +352,8 @@ class BertNLU:
         fitting = [s for s, schema in self.schemas.items() if slots and slots <= set(schema.slot_names)]
         if len(self.schemas) == 1:
             return next(iter(self.schemas))
+        if not self.schemas and len(self.known) == 1:
+            return next(iter(self.known))
         return fitting[0] if fitting else ""
 
     def _acts(
