@@ -136,6 +136,26 @@ class BertNLU:
         return cls(JointModel(encoder, config), config)
 
     @classmethod
+    def resume(cls, path: str | Path) -> BertNLU:
+        """A saved model with its adapters not merged, to train further."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        trained = cls.load(path)  # checks the files and the format
+        nlu = cls.from_config(trained.config)
+        tensors = load_file(str(Path(trained.meta.get("_directory", path)) / "weights.safetensors"))
+        set_peft_model_state_dict(
+            nlu.model.encoder, {k[5:]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
+        )
+        nlu.model.heads.load_state_dict(
+            {k[6:]: v.float() for k, v in tensors.items() if k.startswith("heads.")}
+        )
+        nlu.meta = {
+            k: v for k, v in trained.meta.items() if k not in ("format_version", "kind", "config", "date")
+        }
+        return nlu
+
+    @classmethod
     def labels_for(cls, targets: Sequence[Target], **kw: Any) -> JointConfig:
         """Label sets that cover the targets."""
         intents = ["NONE", *sorted({t.intent for t in targets} - {"NONE"})]
@@ -205,14 +225,24 @@ class BertNLU:
             "kind": "nlu-bert",
             "config": self.config.to_dict(),
             "date": datetime.now(UTC).date().isoformat(),
-            **{k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config", "date")},
+            **{
+                k: v
+                for k, v in self.meta.items()
+                if k not in ("format_version", "kind", "config", "date", "_directory")
+            },
         }
         (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
     def save_meta(self, directory: Path) -> None:
         """Rewrite meta.json only (e.g. with the metrics of the reloaded, quantized model)."""
         meta = json.loads((directory / "meta.json").read_text())
-        meta.update({k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config")})
+        meta.update(
+            {
+                k: v
+                for k, v in self.meta.items()
+                if k not in ("format_version", "kind", "config", "_directory")
+            }
+        )
         (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
     @classmethod
@@ -235,6 +265,7 @@ class BertNLU:
             tensors = load_file(str(weights))
         except Exception as exc:
             raise TodError(f"NLU model damaged: {directory}: {type(exc).__name__}: {exc}") from None
+        meta["_directory"] = str(directory)
         if meta.get("format_version") != FORMAT_VERSION:
             raise TodError(
                 f"{meta_file}: format version {meta.get('format_version')}, expected {FORMAT_VERSION}"

@@ -37,6 +37,7 @@ class NLUTrainSpec(BaseModel):
     lora_rank: int = 16
     lora_alpha: int = 32
     crf: bool = False
+    resume: str | None = Field(default=None, description="A saved model to train further (same labels).")
     max_minutes: float = 0.0
     eval_every: int = 0
 
@@ -94,7 +95,11 @@ def train_nlu(spec: NLUTrainSpec, out: Path, data_dir: str | None, progress: boo
     config = BertNLU.labels_for(
         train, max_length=spec.max_length, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha, crf=spec.crf
     )
-    nlu = BertNLU.from_config(config)
+    if spec.resume:
+        nlu = BertNLU.resume(spec.resume)
+        nlu.meta["resumed_from"] = {"path": spec.resume, "training": nlu.meta.get("training")}
+    else:
+        nlu = BertNLU.from_config(config)
     nlu.meta["spec"] = spec.model_dump()
     loop = TrainConfig(
         epochs=spec.epochs,

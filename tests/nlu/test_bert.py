@@ -148,3 +148,13 @@ def test_pipeline_agent_reads_the_showcase(showcase) -> None:  # type: ignore[no
     reply = agent.respond("I'd like to find an italian restaurant in Porto", DialogueState())
     assert "Il Forno" in reply.text
     assert reply.trace[0].name == "bert"
+
+
+def test_resume_continues_from_the_saved_model(trained: tuple[BertNLU, Path]) -> None:
+    _, path = trained
+    resumed = BertNLU.resume(path)
+    loaded = BertNLU.load(path)
+    items = [(("one", "mocha", "please"), ""), (("thank", "you"), "")]
+    resumed.model.eval()
+    assert resumed.predict(items) == loaded.predict(items)
+    assert any(p.requires_grad for p in resumed.model.encoder.parameters())  # adapters are trainable again
