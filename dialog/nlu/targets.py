@@ -12,8 +12,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from dialog.backend import Backend
 from dialog.data.views import NLUExample, tokenize
 from dialog.nlg.template import words
+from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, DialogueAct, SlotSpan
 
 A = ActType
@@ -130,7 +132,7 @@ def benchmark_targets(examples: Iterable[NLUExample]) -> Iterator[Target]:
 
 
 def simulated_targets(
-    schemas: Sequence[object], backends: Mapping[str, object], n_per_schema: int, seed: int = 0
+    schemas: Sequence[Schema], backends: Mapping[str, Backend], n_per_schema: int, seed: int = 0
 ) -> list[Target]:
     """Targets from a schema alone: text-level simulated dialogues (agenda user, varied templates,
     values from the schema and its backend), with the user's acts as labels."""
@@ -140,20 +142,20 @@ def simulated_targets(
     from dialog.user.goals import GoalSampler
     from dialog.user.text import UserText
 
-    agent = create_agent("form", schemas, backends)  # type: ignore[arg-type]
-    user, text = AgendaUser(schemas), UserText(schemas)  # type: ignore[arg-type]
+    agent = create_agent("form", schemas, backends)
+    user, text = AgendaUser(schemas), UserText(schemas)
     out = []
     for schema in schemas:
-        rng = random.Random(f"{seed}:{schema.service}")  # type: ignore[attr-defined]
-        sampler = GoalSampler(schema, backends[schema.service])  # type: ignore[arg-type,attr-defined]
-        backend = backends[schema.service]  # type: ignore[attr-defined]
+        rng = random.Random(f"{seed}:{schema.service}")
+        sampler = GoalSampler(schema, backends[schema.service])
+        backend = backends[schema.service]
         count = 0
         while count < n_per_schema:
-            with backend.sandbox():  # type: ignore[attr-defined]
+            with backend.sandbox():
                 transcript = run_dialogue(agent, user, sampler.sample(rng), rng, "text", None, text)
             prev: Sequence[DialogueAct] = ()
             for turn in transcript.turns:
-                service = next((a.service for a in turn.user_acts if a.service), schema.service)  # type: ignore[attr-defined]
+                service = next((a.service for a in turn.user_acts if a.service), schema.service)
                 if turn.user_text.strip():
                     out.append(target_from_acts(turn.user_text, service, turn.user_acts, prev))
                     count += 1
