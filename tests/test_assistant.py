@@ -9,7 +9,9 @@ from dialog.assistant import Assistant
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_default_agent_falls_back_to_form_without_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_agent_falls_back_to_form_without_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TOD_HOME", str(tmp_path))  # no data/models there
     assistant = Assistant([str(ROOT / "schemas/showcase/*.yaml")], log_path=tmp_path / "log.sqlite")
     assert assistant.default_agent() == "form"

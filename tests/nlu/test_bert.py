@@ -28,7 +28,10 @@ def tiny_set(n: int, seed: int) -> list[Target]:
         drink = rng.choice(drinks)
         if rng.random() < 0.5:
             text = rng.choice(["i want a {d}", "one {d} please", "can i get a {d}"]).format(d=drink)
-            acts = [DialogueAct(A.INFORM_INTENT, "intent", ("Order",), S), DialogueAct(A.INFORM, "drink", (drink,), S)]
+            acts = [
+                DialogueAct(A.INFORM_INTENT, "intent", ("Order",), S),
+                DialogueAct(A.INFORM, "drink", (drink,), S),
+            ]
         else:
             text = rng.choice(["thanks a lot", "thank you", "cheers thanks"])
             acts = [DialogueAct(A.THANK_YOU, service=S)]
@@ -107,7 +110,8 @@ def test_spans_from_tags() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "data", "key"), [("nlu-bert-snips", "snips", "snips_test"), ("nlu-bert-atis", "atis", "atis_test")]
+    ("name", "data", "key"),
+    [("nlu-bert-snips", "snips", "snips_test"), ("nlu-bert-atis", "atis", "atis_test")],
 )
 def test_committed_benchmark_models_still_score(data_dir: Path, name: str, data: str, key: str) -> None:
     from dialog.data.nlu_bench import load_benchmark
@@ -132,7 +136,17 @@ def test_committed_default_model_still_scores_on_sgd_dev(dev_dialogues) -> None:
 
     path = models_dir() / "nlu-bert"
     recorded = json.loads((path / "meta.json").read_text())["metrics"]["sgd_dev_int8"]["seen"]
-    seen = {"Buses_1", "Events_1", "Homes_1", "Hotels_1", "Music_1", "RentalCars_1", "RideSharing_1", "Travel_1", "Weather_1"}
+    seen = {
+        "Buses_1",
+        "Events_1",
+        "Homes_1",
+        "Hotels_1",
+        "Music_1",
+        "RentalCars_1",
+        "RideSharing_1",
+        "Travel_1",
+        "Weather_1",
+    }
     targets = [t for t in sgd_targets(nlu_examples(dev_dialogues[::8])) if t.service in seen][:400]
     scores = score_targets(BertNLU.load(path), targets)
     assert scores["intent_accuracy"] >= recorded["intent_accuracy"] - 0.04

@@ -23,7 +23,11 @@ def test_mined_templates_put_values_back(dev_dialogues, showcase) -> None:  # ty
 
 
 def test_signature_and_fill() -> None:
-    acts = [DialogueAct(A.REQUEST, "phone_number"), DialogueAct(A.INFORM, "price_range", ("dontcare",)), DialogueAct(A.AFFIRM)]
+    acts = [
+        DialogueAct(A.REQUEST, "phone_number"),
+        DialogueAct(A.INFORM, "price_range", ("dontcare",)),
+        DialogueAct(A.AFFIRM),
+    ]
     assert signature(acts) == ("AFFIRM", "INFORM(price_range=dontcare)", "REQUEST(phone_number)")
     assert fill("in {city} at {time}", {"city": "Rome", "time": "7"}) == "in Rome at 7"
     assert fill("in {city}", {}) is None
