@@ -276,6 +276,58 @@ def eval_nlu_command(
     )
 
 
+@train_app.command("dst")
+def train_dst_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the model (adapters, heads, meta.json).")],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the schema-guided BERT tracker on SGD train (best checkpoint by dev joint goal accuracy)."""
+    from dialog.dst.train import load_spec, train_dst
+
+    result = train_dst(load_spec(config), out, data_dir, progress=_progress(quiet))
+    best = result["history"]["best"] or {}
+    typer.echo(
+        f"trained on {result['examples']} frames in {result['history']['minutes']:.1f} min; "
+        f"best dev slice {json.dumps(best)} -> {out}"
+    )
+
+
+@eval_app.command("dst")
+def eval_dst_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
+    model: Annotated[str, typer.Option("--model", help="A model directory or committed name.")] = "dst-bert",
+    data_dir: DataDir = None,
+    split: Annotated[str, typer.Option("--split", help="SGD split to track.")] = "dev",
+    predictions_out: Annotated[
+        Path | None, typer.Option("--predictions-out", help="Write the tracked dialogues (SGD JSON) here.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N dialogues.")] = None,
+    sgd_x: Annotated[
+        int | None, typer.Option("--sgd-x", min=1, max=5, help="Use SGD-X schema variant 1..5.")
+    ] = None,
+    quantized: Annotated[bool, typer.Option("--int8/--float", help="int8 dynamic quantization.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Joint goal, average goal and active intent accuracy and requested slot F1 (the official SGD
+    definitions), overall and for seen / unseen services."""
+    from dialog.dst.bert import BertDST
+    from dialog.dst.train import evaluate_dst
+
+    dst = BertDST.load(model, quantized=quantized)
+    metrics = evaluate_dst(dst, data_dir, split, limit, predictions_out, _progress(quiet), sgd_x)
+    metrics.update(model=model, split=split, sgd_x=sgd_x, quantized=quantized)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(metrics, indent=1) + "\n")
+    unseen = (metrics.get("unseen") or {}).get("joint_goal_accuracy")
+    typer.echo(
+        f"{metrics['n_frames']} frames: joint goal {metrics['joint_goal_accuracy']:.4f} "
+        f"(unseen {unseen if unseen is None else round(unseen, 4)}), active intent "
+        f"{metrics['active_intent_accuracy']:.4f}, requested F1 {metrics['requested_slots_f1']:.4f}"
+    )
+
+
 @app.command("chat")
 def chat(
     agent: Annotated[str | None, typer.Option("--agent", help="Default: the best agent available.")] = None,

@@ -18,6 +18,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dialog.nlu.rule",
     "dialog.nlu.bert",
     "dialog.dst.rule",
+    "dialog.dst.bert",
     "dialog.policy.form",
     "dialog.nlg.template",
     "dialog.agent",

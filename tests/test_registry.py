@@ -42,7 +42,7 @@ def test_builtin_registry_snapshot() -> None:
     # Grows as stages are implemented: update this snapshot together with the registrations.
     assert load_builtins().snapshot() == {
         "nlu": ["bert", "rule"],
-        "dst": ["rule"],
+        "dst": ["bert", "rule"],
         "policy": ["form"],
         "nlg": ["template"],
         "agent": ["form", "pipeline"],

@@ -7,20 +7,19 @@ encoder, optionally int8-quantized). ``parse`` reads one utterance in the contex
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dialog import artifacts
 from dialog.backend import Backend
 from dialog.data.views import tokenize
-from dialog.encoder import add_lora, load_encoder, load_tokenizer, lora_state, merged_encoder, quantize
+from dialog.encoder import add_lora, load_encoder, load_tokenizer, merged_encoder, quantize
 from dialog.errors import TodError
 from dialog.nlu.crf import pack_words
 from dialog.nlu.joint import JointConfig, JointModel
@@ -139,20 +138,13 @@ class BertNLU:
     def resume(cls, path: str | Path) -> BertNLU:
         """A saved model with its adapters not merged, to train further."""
         from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
 
         trained = cls.load(path)  # checks the files and the format
         nlu = cls.from_config(trained.config)
-        tensors = load_file(str(Path(trained.meta.get("_directory", path)) / "weights.safetensors"))
-        set_peft_model_state_dict(
-            nlu.model.encoder, {k[5:]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
-        )
-        nlu.model.heads.load_state_dict(
-            {k[6:]: v.float() for k, v in tensors.items() if k.startswith("heads.")}
-        )
-        nlu.meta = {
-            k: v for k, v in trained.meta.items() if k not in ("format_version", "kind", "config", "date")
-        }
+        loaded = artifacts.load(path, "nlu-bert", FORMAT_VERSION, "NLU model")
+        set_peft_model_state_dict(nlu.model.encoder, loaded.lora)
+        nlu.model.heads.load_state_dict(loaded.heads)
+        nlu.meta = {k: v for k, v in trained.meta.items() if k not in artifacts.RESERVED}
         return nlu
 
     @classmethod
@@ -212,73 +204,35 @@ class BertNLU:
 
     def save(self, directory: Path) -> None:
         """Adapters and heads (fp16, a few MB) and meta.json; the encoder itself is not copied."""
-        from safetensors.torch import save_file
-
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {f"lora.{k}": v.half().contiguous() for k, v in lora_state(self.model.encoder).items()}
-        tensors.update(
-            {f"heads.{k}": v.detach().half().contiguous() for k, v in self.model.heads.state_dict().items()}
+        artifacts.save(
+            directory,
+            self.model.encoder,
+            self.model.heads,
+            "nlu-bert",
+            FORMAT_VERSION,
+            self.config.to_dict(),
+            self.meta,
         )
-        save_file(tensors, str(directory / "weights.safetensors"))
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "kind": "nlu-bert",
-            "config": self.config.to_dict(),
-            "date": datetime.now(UTC).date().isoformat(),
-            **{
-                k: v
-                for k, v in self.meta.items()
-                if k not in ("format_version", "kind", "config", "date", "_directory")
-            },
-        }
-        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
     def save_meta(self, directory: Path) -> None:
         """Rewrite meta.json only (e.g. with the metrics of the reloaded, quantized model)."""
-        meta = json.loads((directory / "meta.json").read_text())
-        meta.update(
-            {
-                k: v
-                for k, v in self.meta.items()
-                if k not in ("format_version", "kind", "config", "_directory")
-            }
-        )
-        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        artifacts.update_meta(directory, self.meta)
 
     @classmethod
     def load(cls, path: str | Path, quantized: bool = False) -> BertNLU:
         """Restore a saved model: a clear error naming the file when it is missing or damaged."""
-        from dialog.paths import models_dir
-
-        directory = Path(path)
-        if not directory.exists() and (models_dir() / str(path)).exists():
-            directory = models_dir() / str(path)
-        meta_file, weights = directory / "meta.json", directory / "weights.safetensors"
-        for needed in (meta_file, weights):
-            if not needed.is_file():
-                raise TodError(f"NLU model file missing: {needed}")
+        loaded = artifacts.load(path, "nlu-bert", FORMAT_VERSION, "NLU model")
         try:
-            meta = json.loads(meta_file.read_text())
-            config = JointConfig(**meta["config"])
-            from safetensors.torch import load_file
-
-            tensors = load_file(str(weights))
-        except Exception as exc:
-            raise TodError(f"NLU model damaged: {directory}: {type(exc).__name__}: {exc}") from None
-        meta["_directory"] = str(directory)
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise TodError(
-                f"{meta_file}: format version {meta.get('format_version')}, expected {FORMAT_VERSION}"
-            )
-        lora = {k[5:]: v.float() for k, v in tensors.items() if k.startswith("lora.")}
-        heads = {k[6:]: v.float() for k, v in tensors.items() if k.startswith("heads.")}
-        encoder = merged_encoder(lora, config.lora_rank, config.lora_alpha)
-        model = JointModel(encoder, config)
-        model.heads.load_state_dict(heads)
+            config = JointConfig(**loaded.meta["config"])
+            encoder = merged_encoder(loaded.lora, config.lora_rank, config.lora_alpha)
+            model = JointModel(encoder, config)
+            model.heads.load_state_dict(loaded.heads)
+        except (KeyError, TypeError, RuntimeError, TodError) as exc:
+            raise TodError(f"NLU model damaged: {loaded.directory}: {exc}") from None
         model.eval()
         if quantized:
             model = quantize(model)  # type: ignore[assignment]  # same interface, int8 linears
-        return cls(model, config, meta)
+        return cls(model, config, loaded.meta)
 
     # --- predicting -------------------------------------------------------------------------
 

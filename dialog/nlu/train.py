@@ -6,11 +6,10 @@ import random
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from dialog.errors import TodError
 from dialog.nlu.targets import Target
+from dialog.train.spec import read_spec
 
 
 class NLUTrainSpec(BaseModel):
@@ -43,16 +42,7 @@ class NLUTrainSpec(BaseModel):
 
 
 def load_spec(path: Path | None) -> NLUTrainSpec:
-    if path is None:
-        return NLUTrainSpec()
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise TodError(f"{path}: cannot read the config: {exc}") from None
-    try:
-        return NLUTrainSpec.model_validate(raw)
-    except Exception as exc:
-        raise TodError(f"{path}: {exc}") from None
+    return read_spec(path, NLUTrainSpec)
 
 
 def training_data(spec: NLUTrainSpec, data_dir: str | None) -> tuple[list[Target], list[Target]]:

@@ -1,0 +1,203 @@
+"""``tod train dst`` and ``tod eval dst``: data for a config, training with periodic evaluation on a slice
+of dev dialogues (tracked from the model's own states), saving, and the full evaluation."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dialog.errors import TodError
+from dialog.train.spec import read_spec
+
+
+class DSTTrainSpec(BaseModel):
+    """What `tod train dst --config FILE` reads; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_fraction: float = Field(default=1.0, description="Fraction of SGD train frames used.")
+    dev_dialogues: int = Field(default=120, description="Dev dialogues tracked at each evaluation.")
+    seed: int = 0
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float = 2e-3
+    max_length: int = 128
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    max_minutes: float = 0.0
+    eval_every: int = 500
+    threads: int = 0
+    resume: str | None = Field(default=None, description="A saved tracker to train further.")
+    sgd_x_variants: list[int] = Field(
+        default_factory=list,
+        description="SGD-X train rewordings (1..5) that each training dialogue may be shown in, at random "
+        "with the original: schema augmentation, for services and wordings never seen.",
+    )
+
+
+def load_spec(path: Path | None) -> DSTTrainSpec:
+    return read_spec(path, DSTTrainSpec)
+
+
+def sgd_x_variant(data_dir: str | None, split: str, variant: int) -> tuple[list[Any], Any]:
+    """The schemas of SGD-X rewording ``variant`` of ``split`` and its name maps."""
+    import gzip
+    import json
+
+    from dialog.data.sgd import resolve_data_dir, split_dir
+    from dialog.dst.sgd import variant_names
+    from dialog.schema import Schema
+
+    path = resolve_data_dir(data_dir) / "sgd_x" / f"v{variant}" / split / "schema.json"
+    if not path.is_file():
+        raise TodError(f"SGD-X variant not found: {path}")
+    original_file = next(iter(sorted(split_dir(data_dir, split).glob("schema.json*"))))
+    opener: Any = gzip.open if original_file.suffix == ".gz" else open
+    with opener(original_file, "rt", encoding="utf-8") as f:
+        original = json.load(f)
+    reworded = json.loads(path.read_text())
+    return [Schema.from_sgd(obj) for obj in reworded], variant_names(original, reworded)
+
+
+def seen_services(data_dir: str | None) -> set[str]:
+    from dialog.data.sgd import read_sgd_schemas
+
+    return {s.service for s in read_sgd_schemas(data_dir, "train")}
+
+
+def evaluate_dst(
+    dst: Any,
+    data_dir: str | None,
+    split: str = "dev",
+    limit: int | None = None,
+    predictions_out: Path | None = None,
+    progress: bool = False,
+    variant: int | None = None,
+) -> dict[str, Any]:
+    """Track the split's dialogues and score them with the official metric definitions.
+
+    ``variant`` 1..5 uses the SGD-X rewording of the split's schemas (names mapped onto the dialogues).
+    """
+    from dialog.data.sgd import load_dialogues, read_sgd_schemas
+    from dialog.dst.sgd import rename_dialogue, track_dialogues
+    from dialog.eval.dst import flat_report, score, write_predictions
+
+    dialogues = load_dialogues(data_dir, split, limit=limit)
+    schemas = read_sgd_schemas(data_dir, split)
+    seen = seen_services(data_dir)
+    if variant is not None:
+        schemas, (services, slots, intents) = sgd_x_variant(data_dir, split, variant)
+        dialogues = [rename_dialogue(d, services, slots, intents) for d in dialogues]
+        seen = {services.get(s, s) for s in seen}
+    dst.with_schemas(schemas)
+    start = time.perf_counter()
+    tracked = track_dialogues(dst, dialogues, progress=progress)
+    seconds = time.perf_counter() - start
+    references = [d.to_sgd() for d in dialogues]
+    hypotheses = [d.to_sgd() for d in tracked]
+    if predictions_out is not None:
+        write_predictions(hypotheses, predictions_out)
+    report = flat_report(score(references, hypotheses, {s.service: s for s in schemas}, seen))
+    report["n_dialogues"] = len(dialogues)
+    report["ms_per_frame_batched"] = round(1000 * seconds / max(1, report["n_frames"]), 2)
+    report["latency_ms_p50"], report["latency_ms_p99"] = turn_latency(dst, dialogues)
+    return report
+
+
+def turn_latency(dst: Any, dialogues: Any, n: int = 200) -> tuple[float, float]:
+    """p50 and p99 of batch-of-one tracking (one frame, encoder included) over ``n`` user turns."""
+    import numpy as np
+
+    from dialog.dst.bert import latency_ms
+    from dialog.types import Speaker
+
+    turns, system = [], ""
+    for d in dialogues:
+        for t in d.turns:
+            if t.speaker is Speaker.SYSTEM:
+                system = t.utterance
+            elif t.frames and t.frames[0].service in dst.schemas:
+                turns.append((dst.schemas[t.frames[0].service], system, t.utterance))
+        if len(turns) >= n:
+            break
+    times = latency_ms(dst, turns[:n])
+    if not times:
+        return 0.0, 0.0
+    return round(float(np.percentile(times, 50)), 2), round(float(np.percentile(times, 99)), 2)
+
+
+def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: bool = True) -> dict[str, Any]:
+    from dialog.data.sgd import load_dialogues, read_sgd_schemas
+    from dialog.dst.bert import BertDST
+    from dialog.dst.model import DSTConfig
+    from dialog.dst.sgd import gold_features
+    from dialog.train.loop import TrainConfig
+
+    config = DSTConfig(max_length=spec.max_length, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha)
+    dst = (BertDST.resume(spec.resume) if spec.resume else BertDST.from_config(config)).with_schemas(
+        read_sgd_schemas(data_dir, "train")
+    )
+    t0 = time.perf_counter()
+    train_dialogues = load_dialogues(data_dir, "train")
+    if spec.sgd_x_variants:
+        from dialog.dst.sgd import rename_dialogue
+
+        rng = random.Random(spec.seed + 1)
+        variants = {v: sgd_x_variant(data_dir, "train", v) for v in spec.sgd_x_variants}
+        for schemas, _ in variants.values():
+            dst.with_schemas(schemas)
+        choices = [None, *variants]
+        shown = []
+        for d in train_dialogues:
+            v = rng.choice(choices)
+            shown.append(d if v is None else rename_dialogue(d, *variants[v][1]))
+        train_dialogues = shown
+    features = list(gold_features(dst, train_dialogues, spec.train_fraction, spec.seed))
+    random.Random(spec.seed).shuffle(features)
+    featurize_s = time.perf_counter() - t0
+    dev = load_dialogues(data_dir, "dev")
+    dev = random.Random(spec.seed).sample(dev, min(spec.dev_dialogues, len(dev)))
+    dev_schemas = read_sgd_schemas(data_dir, "dev")
+    seen = seen_services(data_dir)
+
+    def evaluate() -> dict[str, float]:
+        from dialog.dst.sgd import track_dialogues
+        from dialog.eval.dst import flat_report, score
+
+        dst.with_schemas(dev_schemas)
+        tracked = track_dialogues(dst, dev)
+        report = flat_report(
+            score(
+                [d.to_sgd() for d in dev],
+                [d.to_sgd() for d in tracked],
+                {s.service: s for s in dev_schemas},
+                seen,
+            )
+        )
+        return {
+            "joint_goal_accuracy": round(report["joint_goal_accuracy"], 4),
+            "active_intent_accuracy": round(report["active_intent_accuracy"], 4),
+            "requested_slots_f1": round(report["requested_slots_f1"], 4),
+            "unseen_jga": round(report.get("unseen", {}).get("joint_goal_accuracy") or 0.0, 4),
+        }
+
+    loop = TrainConfig(
+        epochs=spec.epochs,
+        batch_size=spec.batch_size,
+        lr=spec.lr,
+        head_lr=spec.head_lr,
+        seed=spec.seed,
+        max_minutes=spec.max_minutes,
+        eval_every=spec.eval_every,
+        threads=spec.threads,
+    )
+    dst.meta["spec"] = spec.model_dump()
+    dst.meta["featurize_seconds"] = round(featurize_s, 1)
+    history = dst.fit(features, loop, evaluate=evaluate, out_dir=out, progress=progress)
+    dst.save_meta(out)
+    return {"history": history, "examples": len(features)}

@@ -1,0 +1,185 @@
+"""The BERT tracker: learns a tiny set, survives a save/load, updates the state of hand-written turns,
+and the committed model still loads and scores on a slice of SGD dev."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from dialog.dst.bert import BertDST, history_of
+from dialog.dst.features import Gold, History
+from dialog.dst.model import DSTConfig
+from dialog.errors import TodError
+from dialog.paths import models_dir
+from dialog.schema import Schema
+from dialog.train.loop import TrainConfig
+from dialog.types import ActType, DialogueAct, DialogueState, Frame, FrameState, Speaker, Turn
+
+A = ActType
+CAFE = Schema.model_validate(
+    {
+        "version": 1,
+        "service": "Cafe_1",
+        "description": "Order coffee to pick up",
+        "slots": [
+            {"name": "drink", "description": "The drink to order"},
+            {"name": "size", "description": "Cup size", "categorical": True, "values": ["small", "large"]},
+        ],
+        "intents": [{"name": "Order", "description": "Order a drink", "required_slots": ["drink", "size"]}],
+    }
+)
+DRINKS = ["espresso", "latte", "mocha", "flat white", "green tea", "cappuccino"]
+
+
+def tiny_set(dst: BertDST, n: int, seed: int) -> list[tuple[dict, FrameState, FrameState]]:
+    """(feature with labels, state before, state after): orders, and thanks that change nothing."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        drink, size = rng.choice(DRINKS), rng.choice(["small", "large"])
+        after = FrameState("Order", (), {"drink": (drink,), "size": (size,)})
+        if rng.random() < 0.5:
+            user = rng.choice(["i want a {s} {d}", "a {s} {d} please", "can i get a {s} {d}"])
+            text, before, system = user.format(d=drink, s=size), FrameState(), ""
+        else:
+            text, before, system = rng.choice(["thanks", "that is all", "great"]), after, "Anything else?"
+        history = History(states={"Cafe_1": before} if before.slot_values else {})
+        feature = dst.featurizer.feature(CAFE, system, text, (), history, gold=Gold(after))
+        out.append((feature, before, after))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[BertDST, Path]:
+    dst = BertDST.from_config(DSTConfig(max_length=32)).with_schemas([CAFE])
+    features = [f for f, _, _ in tiny_set(dst, 64, 0)]
+    dst.fit(
+        features, TrainConfig(epochs=10, batch_size=16, lr=2e-3, head_lr=5e-3, warmup=0.1), progress=False
+    )
+    out = tmp_path_factory.mktemp("dst")
+    dst.save(out)
+    return dst, out
+
+
+def test_it_learns_a_tiny_set(trained: tuple[BertDST, Path]) -> None:
+    dst, _ = trained
+    held_out = tiny_set(dst, 30, 1)
+    got = dst.predict([f for f, _, _ in held_out], [b for _, b, _ in held_out])
+    right = sum(g == after for g, (_, _, after) in zip(got, held_out, strict=True))
+    assert right >= len(held_out) - 1
+
+
+def test_save_and_load_keep_the_predictions(trained: tuple[BertDST, Path]) -> None:
+    dst, out = trained
+    loaded = BertDST.load(out).with_schemas([CAFE])
+    items = tiny_set(loaded, 10, 2)
+    before = [b for _, b, _ in items]
+    again = [f for f, _, _ in tiny_set(dst, 10, 2)]
+    assert loaded.predict([f for f, _, _ in items], before) == dst.predict(again, before)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["kind"] == "dst-bert" and meta["format_version"] == 1
+
+
+def test_a_missing_or_damaged_model_is_a_clear_error(tmp_path: Path, trained: tuple[BertDST, Path]) -> None:
+    with pytest.raises(TodError, match=r"DST model file missing: .*meta\.json"):
+        BertDST.load(tmp_path)
+    _, out = trained
+    (tmp_path / "meta.json").write_text((out / "meta.json").read_text())
+    (tmp_path / "weights.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(TodError, match="DST model damaged"):
+        BertDST.load(tmp_path)
+
+
+def test_history_of_a_live_conversation() -> None:
+    system = Turn(
+        Speaker.SYSTEM,
+        "How about Le Cinq?",
+        (Frame("Food_1", (DialogueAct(A.OFFER, "restaurant", ("Le Cinq",)),)),),
+    )
+    state = DialogueState(
+        {"Food_1": FrameState("Find", (), {"city": ("Paris",)})}, "Food_1", history=(system,)
+    )
+    history, text, acts = history_of(state)
+    assert text == "How about Le Cinq?"
+    assert acts[0].service == "Food_1"  # acts get their frame's service
+    assert [m.value for m in history.candidates("Food_1", "restaurant", 5)] == ["Le Cinq"]
+
+
+# --- the committed model ----------------------------------------------------------------------
+
+COMMITTED = models_dir() / "dst-bert"
+
+
+@pytest.fixture(scope="module")
+def committed() -> BertDST:
+    if not (COMMITTED / "meta.json").is_file():
+        pytest.fail("the committed model data/models/dst-bert is missing")
+    return BertDST.load("dst-bert")
+
+
+def test_the_committed_model_tracks_hand_written_turns(committed: BertDST, showcase: dict) -> None:
+    dst = committed.with_schemas(list(showcase.values()))
+    state = DialogueState()
+    acts = (DialogueAct(A.INFORM_INTENT, "intent", ("BookTable",), "RestaurantBooking"),)
+    state = dst.update(state, "I'd like to book a table at an Italian place in Oakland", acts)
+    frame = state.frame("RestaurantBooking")
+    assert frame.active_intent == "BookTable"
+    assert frame.slot_values.get("city") == ("Oakland",)
+    # the system asks for the party size; the answer fills it and keeps the city
+    ask = Turn(
+        Speaker.SYSTEM,
+        "How many people will be dining?",
+        (Frame("RestaurantBooking", (DialogueAct(A.REQUEST, "party_size"),)),),
+    )
+    state = dst.update(state.with_turn(ask), "four people", ())
+    frame = state.frame("RestaurantBooking")
+    assert frame.slot_values.get("city") == ("Oakland",)
+    assert frame.slot_values.get("party_size", ("",))[0] in ("4", "four")
+
+
+def test_the_committed_model_scores_on_a_dev_slice(committed: BertDST, data_dir: Path) -> None:
+    from dialog.dst.train import evaluate_dst
+
+    meta = json.loads((COMMITTED / "meta.json").read_text())
+    recorded = meta["metrics"]["sgd_dev"]["joint_goal_accuracy"]
+    report = evaluate_dst(committed, str(data_dir), "dev", limit=60)
+    # a slice is noisier than the whole split; a broken artifact scores near zero
+    assert report["joint_goal_accuracy"] >= recorded - 0.15
+    assert report["active_intent_accuracy"] >= 0.85
+
+
+def test_bad_input_runs_within_budget(committed: BertDST) -> None:
+    """Empty descriptions, a slot with hundreds of values, a 5,000-character utterance, 100 turns."""
+    import time
+
+    schema = Schema.model_validate(
+        {
+            "version": 1,
+            "service": "Odd_1",
+            "description": "",
+            "slots": [
+                {"name": "colour", "description": "", "categorical": True, "values": [f"c{i}" for i in range(400)]},
+                {"name": "name", "description": ""},
+            ],
+            "intents": [{"name": "Find", "description": "", "required_slots": ["colour"]}],
+        }
+    )
+    dst = committed.with_schemas([schema])
+    state = DialogueState()
+    acts = (DialogueAct(A.INFORM_INTENT, "intent", ("Find",), "Odd_1"),)
+    times = []
+    texts = ["find c17 please", "x" * 5000, "", "😀 東京 ' OR 1=1 -- {name}", "name it Bob"]
+    for i in range(100):
+        ask = Turn(Speaker.SYSTEM, "Which colour?", (Frame("Odd_1", (DialogueAct(A.REQUEST, "colour"),)),))
+        state = state.with_turn(ask)
+        start = time.perf_counter()
+        state = dst.update(state, texts[i % len(texts)], acts)
+        times.append(time.perf_counter() - start)
+        state = state.with_turn(Turn(Speaker.USER, texts[i % len(texts)]))
+    frame = state.frame("Odd_1")
+    assert frame.active_intent == "Find"
+    assert all(v and len(v[0]) <= 5000 for v in frame.slot_values.values())
+    assert sorted(times)[len(times) // 2] < 0.25  # p50 well within budget even on a busy CI machine
