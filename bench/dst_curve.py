@@ -28,7 +28,9 @@ def read(path: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("runs", nargs="+", type=Path, help="logs of consecutive runs (a run resumes the last)")
+    parser.add_argument(
+        "runs", nargs="+", type=Path, help="logs of consecutive runs (a run resumes the last)"
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/figures/dst_curve.png"))
     args = parser.parse_args()
     fig, ax = plt.subplots(figsize=(7, 3.6))

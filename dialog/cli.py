@@ -308,15 +308,34 @@ def eval_dst_command(
         int | None, typer.Option("--sgd-x", min=1, max=5, help="Use SGD-X schema variant 1..5.")
     ] = None,
     quantized: Annotated[bool, typer.Option("--int8/--float", help="int8 dynamic quantization.")] = False,
+    score_dir: Annotated[
+        Path | None,
+        typer.Option("--score", help="Score predictions already written (SGD JSON) instead of tracking."),
+    ] = None,
+    record: Annotated[
+        bool, typer.Option("--record", help="Also store the metrics in the model's meta.json.")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Joint goal, average goal and active intent accuracy and requested slot F1 (the official SGD
     definitions), overall and for seen / unseen services."""
-    from dialog.dst.bert import BertDST
-    from dialog.dst.train import evaluate_dst
+    from dialog.dst.train import evaluate_dst, score_predictions
 
-    dst = BertDST.load(model, quantized=quantized)
-    metrics = evaluate_dst(dst, data_dir, split, limit, predictions_out, _progress(quiet), sgd_x)
+    if score_dir is not None:
+        metrics = score_predictions(score_dir, data_dir, split, sgd_x)
+        model = f"predictions:{score_dir}"
+    else:
+        from dialog.dst.bert import BertDST
+
+        dst = BertDST.load(model, quantized=quantized)
+        metrics = evaluate_dst(dst, data_dir, split, limit, predictions_out, _progress(quiet), sgd_x)
+        if record:
+            from dialog import artifacts
+
+            key = f"sgd_{split}" + (f"_sgdx{sgd_x}" if sgd_x else "") + ("_int8" if quantized else "")
+            kept = {k: v for k, v in metrics.items() if k != "per_service"}
+            recorded = {**dst.meta.get("metrics", {}), key: kept}
+            artifacts.update_meta(artifacts.resolve(model), {"metrics": recorded})
     metrics.update(model=model, split=split, sgd_x=sgd_x, quantized=quantized)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(metrics, indent=1) + "\n")

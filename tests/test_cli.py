@@ -107,3 +107,28 @@ def test_imported_services_without_built_tables_are_a_clear_error(tmp_path: Path
     )  # fmt: skip
     assert result.returncode == 1
     assert "database not found" in result.stderr and "tod db build" in result.stderr
+
+
+def test_eval_dst_predictions_score_the_same_from_files(tmp_path: Path, data_dir: Path) -> None:
+    import json
+
+    out, pred = tmp_path / "dst.json", tmp_path / "pred"
+    common = ["--data-dir", str(data_dir), "--split", "dev", "--quiet"]
+    result = tod("eval", "dst", "--model", "dst-bert", "--limit", "8", "--predictions-out", str(pred),
+                 "--json", str(out), *common)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    tracked = json.loads(out.read_text())
+    for key in ("joint_goal_accuracy", "average_goal_accuracy", "active_intent_accuracy", "requested_slots_f1",
+                "latency_ms_p50"):  # fmt: skip
+        assert key in tracked
+    assert sorted(p.name for p in pred.iterdir()) == ["dialogues_001.json"]
+    rescored = tmp_path / "rescored.json"
+    result = tod("eval", "dst", "--score", str(pred), "--json", str(rescored), *common)
+    assert result.returncode == 0, result.stderr
+    again = json.loads(rescored.read_text())
+    for key in ("joint_goal_accuracy", "average_goal_accuracy", "active_intent_accuracy", "seen", "unseen"):
+        assert again.get(key) == tracked.get(key)
+    # a file that does not fit the split is a message, not a traceback
+    (pred / "dialogues_001.json").write_text('[{"dialogue_id": "nope", "turns": []}]')
+    result = tod("eval", "dst", "--score", str(pred), "--json", str(rescored), *common)
+    assert result.returncode == 1 and "Traceback" not in result.stderr

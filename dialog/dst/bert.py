@@ -33,7 +33,7 @@ from dialog.errors import TodError
 from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.train.loop import TrainConfig, train
-from dialog.types import DONTCARE, DialogueAct, DialogueState, FrameState, Speaker
+from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState, FrameState, Speaker
 
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class BertDST:
         self.table = TextTable()
         self._table_tensor = torch.zeros(0, config.hidden)
         self.schemas: dict[str, Schema] = {}
+        self.fuse_nlu = False  # in an agent: also take the NLU's informed values (see ``fuse``)
         self.featurizer = Featurizer(
             self.tokenizer, self.table, self.schemas, config.max_length, config.max_candidates
         )
@@ -199,6 +200,7 @@ class BertDST:
         )
         values = {k: tuple(v) for k, v in before.slot_values.items()}
         status = out["status"][i, :n].argmax(-1).tolist()
+        spans: list[tuple[float, int, int, int]] = []  # (score, slot, start, end) of active free slots
         for j, name in enumerate(f["slots"]):
             st = status[j]
             new: str | None = None
@@ -209,22 +211,38 @@ class BertDST:
                 if k:
                     new = f["values"][j][int(out["value"][i, j, :k].argmax())]
             elif st == ACTIVE:
-                new = self._best_span(f, out["start"][i, j], out["end"][i, j])
+                spans.append((*self._best_span(f, out["start"][i, j], out["end"][i, j]), j))
             elif st == CARRY:
-                k = len(f["candidates"][j])
-                if k:
-                    new = f["candidates"][j][int(out["carry"][i, j, :k].argmax())]
+                new = self._carried(f, out, i, j)
             if new is not None:
                 values[name] = (new,)
+        # One stretch of words fills one slot: the most confident slot takes it; a slot that loses it
+        # takes its best earlier value (carry-over), or keeps what it had.
+        taken: list[tuple[int, int]] = []
+        for _score, start, end, j in sorted(spans, key=lambda x: -x[0]):
+            text = span_text(f, start, end)
+            if text is not None and all(end < a or start > b for a, b in taken):
+                taken.append((start, end))
+                values[f["slots"][j]] = (text,)
+            else:
+                carried = self._carried(f, out, i, j)
+                if carried is not None:
+                    values[f["slots"][j]] = (carried,)
         return FrameState(intent, requested, values)
 
-    def _best_span(self, f: dict[str, Any], start: torch.Tensor, end: torch.Tensor) -> str | None:
+    @staticmethod
+    def _carried(f: dict[str, Any], out: dict[str, torch.Tensor], i: int, j: int) -> str | None:
+        k = len(f["candidates"][j])
+        return f["candidates"][j][int(out["carry"][i, j, :k].argmax())] if k else None
+
+    def _best_span(self, f: dict[str, Any], start: torch.Tensor, end: torch.Tensor) -> tuple[float, int, int]:
+        """(score, first token, last token) of the best span no longer than ``max_span`` tokens."""
         t = len(f["input_ids"])
         scores = start[:t, None] + end[None, :t]  # (T, T)
         band = torch.ones(t, t, dtype=torch.bool).triu().tril(self.config.max_span)
         scores = scores.masked_fill(~band, -1e9)
         flat = int(scores.argmax())
-        return span_text(f, flat // t, flat % t)
+        return float(scores.view(-1)[flat]), flat // t, flat % t
 
     def features_for(
         self,
@@ -247,7 +265,7 @@ class BertDST:
         history, system, system_acts = history_of(state)
         services = [s for s in dict.fromkeys(a.service for a in acts if a.service) if s in self.schemas]
         if not services and state.active_service in self.schemas:
-            services = [state.active_service]  # type: ignore[list-item]
+            services = [state.active_service]
         choose = not services
         if choose:
             services = list(self.schemas)
@@ -264,8 +282,48 @@ class BertDST:
                 return state
             services, frames = [best[0][0]], [best[0][1]]
         for service, frame in zip(services, frames, strict=True):
+            if self.fuse_nlu:
+                frame = fuse(
+                    self.schemas[service],
+                    frame,
+                    [a for a in acts if a.service == service],
+                    state.frame(service),
+                )
             state = state.with_frame(service, frame)
         return state
+
+
+def fuse(
+    schema: Schema, frame: FrameState, acts: Sequence[DialogueAct], before: FrameState | None = None
+) -> FrameState:
+    """The tracker's frame with this turn's NLU evidence added: values the NLU read as INFORM (in the
+    schema's spelling) win, and a value the NLU gave to one slot is not also taken by another slot
+    the tracker changed this turn; the NLU's intent fills a NONE; requested slots are the union."""
+    from dialog.dst.rule import canonical_value
+
+    before = before or FrameState()
+    values = dict(frame.slot_values)
+    intent, requested = frame.active_intent, list(frame.requested_slots)
+    read: dict[str, str] = {}
+    for act in acts:
+        if act.act is ActType.INFORM and act.slot in schema.slot_names and act.values:
+            value = canonical_value(schema, act.slot, act.values[0])
+            if value is not None:
+                read[act.slot] = value
+        elif act.act is ActType.INFORM_INTENT and act.values and intent == "NONE":
+            intent = act.values[0] if act.values[0] in schema.intent_names else intent
+        elif act.act is ActType.REQUEST and act.slot in schema.slot_names and act.slot not in requested:
+            requested.append(act.slot)
+    claimed = {v.casefold(): slot for slot, v in read.items() if v != DONTCARE}
+    for slot, current in list(values.items()):
+        owner = claimed.get(current[0].casefold()) if current else None
+        if owner is not None and owner != slot and current != before.slot_values.get(slot):
+            if slot in before.slot_values:
+                values[slot] = before.slot_values[slot]
+            else:
+                del values[slot]
+    values.update({slot: (v,) for slot, v in read.items()})
+    return FrameState(intent, tuple(requested), values)
 
 
 class _WithTable(torch.nn.Module):
@@ -283,7 +341,7 @@ class _WithTable(torch.nn.Module):
 def history_of(state: DialogueState) -> tuple[History, str, tuple[DialogueAct, ...]]:
     """The running facts of a live conversation, the last system utterance and its acts."""
     history = History(states=dict(state.frames))
-    system, system_acts = "", ()
+    system, system_acts = "", tuple[DialogueAct, ...]()
     for turn in state.history:
         if turn.speaker is Speaker.SYSTEM:
             acts = tuple(
@@ -311,7 +369,13 @@ def latency_ms(dst: BertDST, turns: Sequence[tuple[Schema, str, str]], repeat: i
 
 @registry.register("dst", "bert")
 def dst_factory(
-    schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "dst-bert"
+    schemas: Sequence[Schema],
+    backends: Mapping[str, Backend] | None = None,
+    model: str = "dst-bert",
+    fuse_nlu: bool = True,
 ) -> BertDST:
-    """The registry's ``bert`` tracker: the committed model, for these schemas."""
-    return BertDST.load(model).with_schemas(schemas)
+    """The registry's ``bert`` tracker: the committed model, for these schemas; in an agent it also
+    takes the values its NLU read (``fuse_nlu``)."""
+    dst = BertDST.load(model).with_schemas(schemas)
+    dst.fuse_nlu = fuse_nlu
+    return dst

@@ -253,7 +253,7 @@ class Featurizer:
                     float(active is not None and name in active.required_slots),
                     float(active is not None and name in active.optional_slots),
                     float(not before.slot_values and before.active_intent == "NONE"),
-                    float(bool(filled) and mentions(user_n, filled[0])),
+                    float(filled is not None and bool(filled) and mentions(user_n, filled[0])),
                 ]
             )
             values = list(slot.values) if slot.categorical else []

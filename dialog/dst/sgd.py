@@ -20,7 +20,9 @@ def gold_features(
     rng = random.Random(seed)
     for dialogue in dialogues:
         history = History()
-        system, system_acts, system_frames = "", (), ()
+        system = ""
+        system_acts: tuple[DialogueAct, ...] = ()
+        system_frames: tuple[Frame, ...] = ()
         for turn in dialogue.turns:
             if turn.speaker is Speaker.SYSTEM:
                 system, system_acts, system_frames = turn.utterance, turn.acts, turn.frames

@@ -70,6 +70,23 @@ def seen_services(data_dir: str | None) -> set[str]:
     return {s.service for s in read_sgd_schemas(data_dir, "train")}
 
 
+def reference(
+    data_dir: str | None, split: str, limit: int | None = None, variant: int | None = None
+) -> tuple[list[Any], list[Any], set[str]]:
+    """(dialogues, schemas, seen service names) of a split, in SGD-X wording ``variant`` if given."""
+    from dialog.data.sgd import load_dialogues, read_sgd_schemas
+    from dialog.dst.sgd import rename_dialogue
+
+    dialogues = load_dialogues(data_dir, split, limit=limit)
+    schemas = read_sgd_schemas(data_dir, split)
+    seen = seen_services(data_dir)
+    if variant is not None:
+        schemas, (services, slots, intents) = sgd_x_variant(data_dir, split, variant)
+        dialogues = [rename_dialogue(d, services, slots, intents) for d in dialogues]
+        seen = {services.get(s, s) for s in seen}
+    return dialogues, schemas, seen
+
+
 def evaluate_dst(
     dst: Any,
     data_dir: str | None,
@@ -83,17 +100,10 @@ def evaluate_dst(
 
     ``variant`` 1..5 uses the SGD-X rewording of the split's schemas (names mapped onto the dialogues).
     """
-    from dialog.data.sgd import load_dialogues, read_sgd_schemas
-    from dialog.dst.sgd import rename_dialogue, track_dialogues
+    from dialog.dst.sgd import track_dialogues
     from dialog.eval.dst import flat_report, score, write_predictions
 
-    dialogues = load_dialogues(data_dir, split, limit=limit)
-    schemas = read_sgd_schemas(data_dir, split)
-    seen = seen_services(data_dir)
-    if variant is not None:
-        schemas, (services, slots, intents) = sgd_x_variant(data_dir, split, variant)
-        dialogues = [rename_dialogue(d, services, slots, intents) for d in dialogues]
-        seen = {services.get(s, s) for s in seen}
+    dialogues, schemas, seen = reference(data_dir, split, limit, variant)
     dst.with_schemas(schemas)
     start = time.perf_counter()
     tracked = track_dialogues(dst, dialogues, progress=progress)
@@ -106,6 +116,27 @@ def evaluate_dst(
     report["n_dialogues"] = len(dialogues)
     report["ms_per_frame_batched"] = round(1000 * seconds / max(1, report["n_frames"]), 2)
     report["latency_ms_p50"], report["latency_ms_p99"] = turn_latency(dst, dialogues)
+    return report
+
+
+def score_predictions(
+    directory: Path, data_dir: str | None, split: str = "dev", variant: int | None = None
+) -> dict[str, Any]:
+    """Score SGD dialogue files (``dialogues_*.json``) against the split, as the official scorer does."""
+    from dialog.eval.dst import flat_report, read_predictions, score
+
+    hypotheses = read_predictions(directory)
+    if not hypotheses:
+        raise TodError(f"no dialogues_*.json files in {directory}")
+    wanted = {h["dialogue_id"] for h in hypotheses}
+    dialogues, schemas, seen = reference(data_dir, split, None, variant)
+    dialogues = [d for d in dialogues if d.dialogue_id in wanted]
+    try:
+        aggregate = score([d.to_sgd() for d in dialogues], hypotheses, {s.service: s for s in schemas}, seen)
+    except (KeyError, ValueError) as exc:
+        raise TodError(f"{directory}: the predictions do not fit the {split} split: {exc}") from None
+    report = flat_report(aggregate)
+    report["n_dialogues"] = len(hypotheses)
     return report
 
 

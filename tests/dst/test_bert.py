@@ -121,23 +121,44 @@ def committed() -> BertDST:
 
 
 def test_the_committed_model_tracks_hand_written_turns(committed: BertDST, showcase: dict) -> None:
+    """A schema it never trained on: a first turn, an answer to a request, a number in words, each
+    keeping what was said before."""
     dst = committed.with_schemas(list(showcase.values()))
-    state = DialogueState()
-    acts = (DialogueAct(A.INFORM_INTENT, "intent", ("BookTable",), "RestaurantBooking"),)
-    state = dst.update(state, "I'd like to book a table at an Italian place in Oakland", acts)
-    frame = state.frame("RestaurantBooking")
-    assert frame.active_intent == "BookTable"
-    assert frame.slot_values.get("city") == ("Oakland",)
-    # the system asks for the party size; the answer fills it and keeps the city
-    ask = Turn(
-        Speaker.SYSTEM,
-        "How many people will be dining?",
-        (Frame("RestaurantBooking", (DialogueAct(A.REQUEST, "party_size"),)),),
+    dst.fuse_nlu = False  # the words alone
+    r = "RestaurantBooking"
+    acts = (DialogueAct(A.INFORM_INTENT, "intent", ("FindRestaurant",), r),)
+    state = dst.update(DialogueState(), "I'm looking for a cheap chinese restaurant in Lisbon", acts)
+    frame = state.frame(r)
+    assert frame.active_intent == "FindRestaurant"
+    assert frame.slot_values["city"] == ("Lisbon",) and frame.slot_values["cuisine"] == ("chinese",)
+
+    def asked(slot: str, question: str) -> Turn:
+        return Turn(Speaker.SYSTEM, question, (Frame(r, (DialogueAct(A.REQUEST, slot),)),))
+
+    before = DialogueState({r: FrameState("FindRestaurant", (), {"cuisine": ("chinese",)})}, r)
+    after = dst.update(
+        before.with_turn(asked("city", "Which city would you like to eat in?")), "Porto please", ()
     )
-    state = dst.update(state.with_turn(ask), "four people", ())
-    frame = state.frame("RestaurantBooking")
-    assert frame.slot_values.get("city") == ("Oakland",)
-    assert frame.slot_values.get("party_size", ("",))[0] in ("4", "four")
+    assert dict(after.frame(r).slot_values) == {"cuisine": ("chinese",), "city": ("Porto",)}
+    after = dst.update(
+        state.with_turn(asked("party_size", "How many people will be dining?")), "four people", ()
+    )
+    assert after.frame(r).slot_values["party_size"] == ("4",)
+    assert after.frame(r).slot_values["city"] == ("Lisbon",)
+
+
+def test_in_an_agent_the_nlu_values_win(committed: BertDST, showcase: dict) -> None:
+    dst = committed.with_schemas(list(showcase.values()))
+    dst.fuse_nlu = True
+    r = "RestaurantBooking"
+    acts = (
+        DialogueAct(A.INFORM_INTENT, "intent", ("FindRestaurant",), r),
+        DialogueAct(A.INFORM, "city", ("Oakland",), r),
+        DialogueAct(A.INFORM, "cuisine", ("Italian",), r),
+    )
+    frame = dst.update(DialogueState(), "an italian place in oakland", acts).frame(r)
+    assert frame.slot_values["city"] == ("Oakland",)
+    assert frame.slot_values["cuisine"] == ("italian",)  # in the schema's spelling
 
 
 def test_the_committed_model_scores_on_a_dev_slice(committed: BertDST, data_dir: Path) -> None:
@@ -161,7 +182,12 @@ def test_bad_input_runs_within_budget(committed: BertDST) -> None:
             "service": "Odd_1",
             "description": "",
             "slots": [
-                {"name": "colour", "description": "", "categorical": True, "values": [f"c{i}" for i in range(400)]},
+                {
+                    "name": "colour",
+                    "description": "",
+                    "categorical": True,
+                    "values": [f"c{i}" for i in range(400)],
+                },
                 {"name": "name", "description": ""},
             ],
             "intents": [{"name": "Find", "description": "", "required_slots": ["colour"]}],
