@@ -27,7 +27,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--split", default="dev")
     parser.add_argument("--limit", type=int, default=None, help="only the first N dialogues")
-    parser.add_argument("--out", type=Path, default=Path("docs/runs/dst_sgdx"))
+    parser.add_argument("--out", type=Path, default=Path("docs/runs/dst_sgdx"), help="JSON written here")
+    parser.add_argument("--figure", type=Path, default=Path("docs/figures/dst_sgdx.png"))
     args = parser.parse_args()
     rows = {}
     for variant in (None, 1, 2, 3, 4, 5):
@@ -75,7 +76,8 @@ def main() -> None:
     ax.set_title("SGD dev: original schemas vs the five SGD-X rewordings")
     ax.set_ylim(0, 1)
     fig.tight_layout()
-    fig.savefig(args.out.with_suffix(".png"), dpi=120)
+    args.figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.figure, dpi=120)
 
 
 if __name__ == "__main__":
