@@ -53,8 +53,9 @@ def main() -> None:
         rows[tracker] = metrics
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{tracker}.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        print(tracker, {k: metrics[k] for k in ("success_rate", "joint_goal_accuracy", "seconds")}, flush=True)
-    print("| DST | dialogues | success | book | inform F1 | slot acc. | JGA | turns | abandon | turn p50 ms |")
+        shown = {k: metrics[k] for k in ("success_rate", "joint_goal_accuracy", "seconds")}
+        print(tracker, shown, flush=True)
+    print("| DST | dialogues | success | book | inform F1 | slot acc. | JGA | turns | abandon | turn p50 |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for tracker, m in rows.items():
         print(
