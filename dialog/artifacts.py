@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
 
-from dialog.encoder import lora_state
+from dialog.encoder import lora_state, merged_encoder, quantize
 from dialog.errors import TodError
 
 RESERVED = ("format_version", "kind", "config", "date", "_directory")
@@ -100,3 +100,71 @@ def load(path: str | Path, kind: str, version: int, what: str) -> Loaded:
         {k[5:]: v.float() for k, v in tensors.items() if k.startswith("lora.")},
         {k[6:]: v.float() for k, v in tensors.items() if k.startswith("heads.")},
     )
+
+
+A = TypeVar("A", bound="AdapterModel")
+
+
+class AdapterModel:
+    """A trained component on the shared encoder: ``model`` (``.encoder`` with adapters, ``.heads``),
+    its dataclass ``config`` (with ``lora_rank``, ``lora_alpha`` and ``to_dict``) and ``meta``.
+    Subclasses name their kind, what errors call them, their config class and their network class."""
+
+    KIND: ClassVar[str]
+    WHAT: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    CONFIG: ClassVar[type]
+    NETWORK: ClassVar[type]
+
+    model: Any
+    config: Any
+    meta: dict[str, Any]
+
+    def __init__(self, model: Any, config: Any, meta: dict[str, Any] | None = None) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls: type[A], config: Any) -> A:
+        """A new, untrained model with adapters on the encoder."""
+        raise NotImplementedError
+
+    @classmethod
+    def resume(cls: type[A], path: str | Path) -> A:
+        """A saved model with its adapters not merged, to train further; ``meta["resumed_from"]``
+        records where from and that model's training."""
+        from peft import set_peft_model_state_dict
+
+        loaded = load(path, cls.KIND, cls.VERSION, cls.WHAT)
+        made = cls.from_config(cls.CONFIG(**loaded.meta["config"]))
+        set_peft_model_state_dict(made.model.encoder, loaded.lora)
+        made.model.heads.load_state_dict(loaded.heads)
+        made.meta = {
+            "resumed_from": {"path": str(path), "training": loaded.meta.get("training")},
+            **{k: v for k, v in loaded.meta.items() if k not in (*RESERVED, "training")},
+        }
+        return made
+
+    def save(self, directory: Path) -> None:
+        """Adapters and heads (fp16, a few MB) and meta.json; the encoder itself is not copied."""
+        heads, config = self.model.heads, self.config.to_dict()
+        save(directory, self.model.encoder, heads, self.KIND, self.VERSION, config, self.meta)
+
+    def save_meta(self, directory: Path) -> None:
+        """Rewrite meta.json only (e.g. with the metrics of the reloaded model)."""
+        update_meta(directory, self.meta)
+
+    @classmethod
+    def load(cls: type[A], path: str | Path, quantized: bool = False) -> A:
+        """Restore a saved model (adapters merged into the encoder, optionally int8): a clear error
+        naming the file when it is missing or damaged."""
+        loaded = load(path, cls.KIND, cls.VERSION, cls.WHAT)
+        try:
+            config = cls.CONFIG(**loaded.meta["config"])
+            model = cls.NETWORK(merged_encoder(loaded.lora, config.lora_rank, config.lora_alpha), config)
+            model.heads.load_state_dict(loaded.heads)
+        except (KeyError, TypeError, RuntimeError, TodError) as exc:
+            raise TodError(f"{cls.WHAT} damaged: {loaded.directory}: {exc}") from None
+        model.eval()
+        if quantized:
+            model = quantize(model)  # same interface, int8 linears
+        return cls(model, config, loaded.meta)

@@ -28,19 +28,24 @@ from dialog.dst.features import (
     span_text,
 )
 from dialog.dst.model import DSTConfig, SchemaEmbedder, TrackerModel, collate, tracker_loss
-from dialog.encoder import add_lora, load_encoder, load_tokenizer, merged_encoder, quantize
-from dialog.errors import TodError
+from dialog.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.train.loop import TrainConfig, train
+from dialog.train.loop import TrainConfig, summary, train
 from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState, FrameState, Speaker
 
 FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 
 
-class BertDST:
+class BertDST(artifacts.AdapterModel):
     """The schema-guided tracker. Create with ``from_config`` (new) or ``load`` (trained)."""
+
+    KIND = "dst-bert"
+    WHAT = "DST model"
+    VERSION = FORMAT_VERSION
+    CONFIG = DSTConfig
+    NETWORK = TrackerModel
 
     def __init__(self, model: TrackerModel, config: DSTConfig, meta: dict[str, Any] | None = None) -> None:
         self.model = model
@@ -65,21 +70,6 @@ class BertDST:
             if isinstance(module, torch.nn.Dropout):
                 module.p = 0.0
         return cls(TrackerModel(encoder, config), config)
-
-    @classmethod
-    def resume(cls, path: str | Path) -> BertDST:
-        """A saved tracker with its adapters not merged, to train further."""
-        from peft import set_peft_model_state_dict
-
-        loaded = artifacts.load(path, "dst-bert", FORMAT_VERSION, "DST model")
-        dst = cls.from_config(DSTConfig(**loaded.meta["config"]))
-        set_peft_model_state_dict(dst.model.encoder, loaded.lora)
-        dst.model.heads.load_state_dict(loaded.heads)
-        dst.meta = {
-            "resumed_from": {"path": str(path), "training": loaded.meta.get("training")},
-            **{k: v for k, v in loaded.meta.items() if k not in (*artifacts.RESERVED, "training")},
-        }
-        return dst
 
     def with_schemas(self, schemas: Sequence[Schema]) -> BertDST:
         """Track these services; their texts are embedded now (once) and cached."""
@@ -121,48 +111,8 @@ class BertDST:
             out_dir=out_dir,
             progress=progress,
         )
-        self.meta["training"] = {
-            "examples": len(features),
-            "steps": history["steps"],
-            "minutes": history["minutes"],
-            "config": history["config"],
-            "best": history["best"],
-            "evals": history["evals"],
-        }
+        self.meta["training"] = summary(history, len(features))
         return history
-
-    # --- storing ----------------------------------------------------------------------------
-
-    def save(self, directory: Path) -> None:
-        """Adapters and heads (fp16, a few MB) and meta.json; the encoder itself is not copied."""
-        artifacts.save(
-            directory,
-            self.model.encoder,
-            self.model.heads,
-            "dst-bert",
-            FORMAT_VERSION,
-            self.config.to_dict(),
-            self.meta,
-        )
-
-    def save_meta(self, directory: Path) -> None:
-        artifacts.update_meta(directory, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path, quantized: bool = False) -> BertDST:
-        """Restore a saved tracker: a clear error naming the file when it is missing or damaged."""
-        loaded = artifacts.load(path, "dst-bert", FORMAT_VERSION, "DST model")
-        try:
-            config = DSTConfig(**loaded.meta["config"])
-            encoder = merged_encoder(loaded.lora, config.lora_rank, config.lora_alpha)
-            model = TrackerModel(encoder, config)
-            model.heads.load_state_dict(loaded.heads)
-        except (KeyError, TypeError, RuntimeError, TodError) as exc:
-            raise TodError(f"DST model damaged: {loaded.directory}: {exc}") from None
-        model.eval()
-        if quantized:
-            model = quantize(model)  # type: ignore[assignment]
-        return cls(model, config, loaded.meta)
 
     # --- predicting -------------------------------------------------------------------------
 
@@ -175,16 +125,18 @@ class BertDST:
         table = self.table_tensor()
         # One encoder pass per distinct turn (frames of one turn share it).
         keys: dict[tuple[int, ...], int] = {}
-        index = [keys.setdefault(tuple(f["input_ids"]), len(keys)) for f in features]
-        firsts = {i: n for n, i in reversed(list(enumerate(index)))}
-        unique = [features[firsts[i]] for i in range(len(keys))]
+        index: list[int] = []  # each feature's distinct turn
+        unique: list[int] = []  # the first feature of each distinct turn
+        for n, f in enumerate(features):
+            key = tuple(f["input_ids"])
+            if key not in keys:
+                keys[key] = len(unique)
+                unique.append(n)
+            index.append(keys[key])
         batch = collate(list(features), labels=False)
-        enc = collate(unique, labels=False)
         hidden = self.model.encoder(
-            input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            input_ids=batch["input_ids"][unique], attention_mask=batch["attention_mask"][unique]
         ).last_hidden_state[index]
-        width = batch["input_ids"].shape[1]
-        hidden = hidden[:, :width]
         out = self.model.heads(hidden, table, batch)
         return [self._decode(f, out, i, b) for i, (f, b) in enumerate(zip(features, before, strict=True))]
 

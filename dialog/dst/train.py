@@ -87,6 +87,26 @@ def reference(
     return dialogues, schemas, seen
 
 
+def track_and_score(
+    dst: Any,
+    dialogues: list[Any],
+    schemas: list[Any],
+    seen: set[str],
+    predictions_out: Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Track the dialogues from the model's own states and score them (the architecture's flat report)."""
+    from dialog.dst.sgd import track_dialogues
+    from dialog.eval.dst import flat_report, score, write_predictions
+
+    dst.with_schemas(schemas)
+    hypotheses = [d.to_sgd() for d in track_dialogues(dst, dialogues, progress=progress)]
+    if predictions_out is not None:
+        write_predictions(hypotheses, predictions_out)
+    references = [d.to_sgd() for d in dialogues]
+    return flat_report(score(references, hypotheses, {s.service: s for s in schemas}, seen))
+
+
 def evaluate_dst(
     dst: Any,
     data_dir: str | None,
@@ -100,19 +120,10 @@ def evaluate_dst(
 
     ``variant`` 1..5 uses the SGD-X rewording of the split's schemas (names mapped onto the dialogues).
     """
-    from dialog.dst.sgd import track_dialogues
-    from dialog.eval.dst import flat_report, score, write_predictions
-
     dialogues, schemas, seen = reference(data_dir, split, limit, variant)
-    dst.with_schemas(schemas)
     start = time.perf_counter()
-    tracked = track_dialogues(dst, dialogues, progress=progress)
+    report = track_and_score(dst, dialogues, schemas, seen, predictions_out, progress)
     seconds = time.perf_counter() - start
-    references = [d.to_sgd() for d in dialogues]
-    hypotheses = [d.to_sgd() for d in tracked]
-    if predictions_out is not None:
-        write_predictions(hypotheses, predictions_out)
-    report = flat_report(score(references, hypotheses, {s.service: s for s in schemas}, seen))
     report["n_dialogues"] = len(dialogues)
     report["ms_per_frame_batched"] = round(1000 * seconds / max(1, report["n_frames"]), 2)
     report["latency_ms_p50"], report["latency_ms_p99"] = turn_latency(dst, dialogues)
@@ -197,19 +208,7 @@ def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: boo
     seen = seen_services(data_dir)
 
     def evaluate() -> dict[str, float]:
-        from dialog.dst.sgd import track_dialogues
-        from dialog.eval.dst import flat_report, score
-
-        dst.with_schemas(dev_schemas)
-        tracked = track_dialogues(dst, dev)
-        report = flat_report(
-            score(
-                [d.to_sgd() for d in dev],
-                [d.to_sgd() for d in tracked],
-                {s.service: s for s in dev_schemas},
-                seen,
-            )
-        )
+        report = track_and_score(dst, dev, dev_schemas, seen)
         return {
             "joint_goal_accuracy": round(report["joint_goal_accuracy"], 4),
             "active_intent_accuracy": round(report["active_intent_accuracy"], 4),
@@ -217,16 +216,7 @@ def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: boo
             "unseen_jga": round(report.get("unseen", {}).get("joint_goal_accuracy") or 0.0, 4),
         }
 
-    loop = TrainConfig(
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        head_lr=spec.head_lr,
-        seed=spec.seed,
-        max_minutes=spec.max_minutes,
-        eval_every=spec.eval_every,
-        threads=spec.threads,
-    )
+    loop = TrainConfig.from_spec(spec)
     dst.meta["spec"] = spec.model_dump()
     dst.meta["featurize_seconds"] = round(featurize_s, 1)
     history = dst.fit(features, loop, evaluate=evaluate, out_dir=out, progress=progress)

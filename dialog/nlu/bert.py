@@ -19,14 +19,13 @@ import torch
 from dialog import artifacts
 from dialog.backend import Backend
 from dialog.data.views import tokenize
-from dialog.encoder import add_lora, load_encoder, load_tokenizer, merged_encoder, quantize
-from dialog.errors import TodError
+from dialog.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.nlu.crf import pack_words
 from dialog.nlu.joint import JointConfig, JointModel
 from dialog.nlu.targets import Target, context_text
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.train.loop import TrainConfig, train
+from dialog.train.loop import TrainConfig, summary, train
 from dialog.types import ActType, DialogueAct, DialogueState
 
 A = ActType
@@ -112,8 +111,14 @@ class JointFeaturizer:
         return batch
 
 
-class BertNLU:
+class BertNLU(artifacts.AdapterModel):
     """The joint NLU. Create with ``from_config`` (new) or ``load`` (trained); ``parse`` one turn."""
+
+    KIND = "nlu-bert"
+    WHAT = "NLU model"
+    VERSION = FORMAT_VERSION
+    CONFIG = JointConfig
+    NETWORK = JointModel
 
     def __init__(self, model: JointModel, config: JointConfig, meta: dict[str, Any] | None = None) -> None:
         self.model = model
@@ -133,19 +138,6 @@ class BertNLU:
     def from_config(cls, config: JointConfig) -> BertNLU:
         encoder = add_lora(load_encoder(), config.lora_rank, config.lora_alpha)
         return cls(JointModel(encoder, config), config)
-
-    @classmethod
-    def resume(cls, path: str | Path) -> BertNLU:
-        """A saved model with its adapters not merged, to train further."""
-        from peft import set_peft_model_state_dict
-
-        trained = cls.load(path)  # checks the files and the format
-        nlu = cls.from_config(trained.config)
-        loaded = artifacts.load(path, "nlu-bert", FORMAT_VERSION, "NLU model")
-        set_peft_model_state_dict(nlu.model.encoder, loaded.lora)
-        nlu.model.heads.load_state_dict(loaded.heads)
-        nlu.meta = {k: v for k, v in trained.meta.items() if k not in artifacts.RESERVED}
-        return nlu
 
     @classmethod
     def labels_for(cls, targets: Sequence[Target], **kw: Any) -> JointConfig:
@@ -191,48 +183,8 @@ class BertNLU:
             out_dir=out_dir,
             progress=progress,
         )
-        self.meta["training"] = {
-            "examples": len(targets),
-            "steps": history["steps"],
-            "minutes": history["minutes"],
-            "config": history["config"],
-            "best": history["best"],
-        }
+        self.meta["training"] = summary(history, len(targets))
         return history
-
-    # --- storing ----------------------------------------------------------------------------
-
-    def save(self, directory: Path) -> None:
-        """Adapters and heads (fp16, a few MB) and meta.json; the encoder itself is not copied."""
-        artifacts.save(
-            directory,
-            self.model.encoder,
-            self.model.heads,
-            "nlu-bert",
-            FORMAT_VERSION,
-            self.config.to_dict(),
-            self.meta,
-        )
-
-    def save_meta(self, directory: Path) -> None:
-        """Rewrite meta.json only (e.g. with the metrics of the reloaded, quantized model)."""
-        artifacts.update_meta(directory, self.meta)
-
-    @classmethod
-    def load(cls, path: str | Path, quantized: bool = False) -> BertNLU:
-        """Restore a saved model: a clear error naming the file when it is missing or damaged."""
-        loaded = artifacts.load(path, "nlu-bert", FORMAT_VERSION, "NLU model")
-        try:
-            config = JointConfig(**loaded.meta["config"])
-            encoder = merged_encoder(loaded.lora, config.lora_rank, config.lora_alpha)
-            model = JointModel(encoder, config)
-            model.heads.load_state_dict(loaded.heads)
-        except (KeyError, TypeError, RuntimeError, TodError) as exc:
-            raise TodError(f"NLU model damaged: {loaded.directory}: {exc}") from None
-        model.eval()
-        if quantized:
-            model = quantize(model)  # type: ignore[assignment]  # same interface, int8 linears
-        return cls(model, config, loaded.meta)
 
     # --- predicting -------------------------------------------------------------------------
 

@@ -85,21 +85,9 @@ def train_nlu(spec: NLUTrainSpec, out: Path, data_dir: str | None, progress: boo
     config = BertNLU.labels_for(
         train, max_length=spec.max_length, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha, crf=spec.crf
     )
-    if spec.resume:
-        nlu = BertNLU.resume(spec.resume)
-        nlu.meta["resumed_from"] = {"path": spec.resume, "training": nlu.meta.get("training")}
-    else:
-        nlu = BertNLU.from_config(config)
+    nlu = BertNLU.resume(spec.resume) if spec.resume else BertNLU.from_config(config)
     nlu.meta["spec"] = spec.model_dump()
-    loop = TrainConfig(
-        epochs=spec.epochs,
-        batch_size=spec.batch_size,
-        lr=spec.lr,
-        head_lr=spec.head_lr,
-        seed=spec.seed,
-        max_minutes=spec.max_minutes,
-        eval_every=spec.eval_every,
-    )
+    loop = TrainConfig.from_spec(spec)
     history = nlu.fit(train, loop, dev=dev, out_dir=out, progress=progress)
     # The best checkpoint is on disk: reload it as it will be used (merged, int8) and score it.
     best = BertNLU.load(out)

@@ -9,7 +9,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,18 @@ class TrainConfig:
     eval_every: int = 0  # steps; 0: at the end of each epoch
     max_minutes: float = 0.0  # stop after this long (0: no limit)
     threads: int = 0  # torch threads (0: leave as is)
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> TrainConfig:
+        """The loop settings that a training config (a pydantic model) carries under the same names."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in spec.model_dump().items() if k in names})
+
+
+def summary(history: dict[str, Any], examples: int) -> dict[str, Any]:
+    """What a model's meta.json records of its training."""
+    keys = ("steps", "minutes", "config", "best", "evals")
+    return {"examples": examples, **{k: history[k] for k in keys}}
 
 
 def bucketed(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
