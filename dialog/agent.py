@@ -104,16 +104,23 @@ class PipelineAgent:
         settings: GenerationSettings | None,
     ) -> Reply:
         """DST, lookup, policy and (when ``settings`` is given) NLG."""
+        state, result = self.perceive(text, acts, state, trace)
+        start = time.perf_counter()
+        system_acts = self.policy.act(state)
+        ms = (time.perf_counter() - start) * 1000
+        trace.append(StageTrace("policy", self.names.get("policy", ""), system_acts, ms))
+        return self.conclude(state, result, system_acts, trace, settings)
+
+    def perceive(
+        self, text: str, acts: tuple[DialogueAct, ...], state: DialogueState, trace: list[StageTrace]
+    ) -> tuple[DialogueState, BackendResult | None]:
+        """The user's turn into the state: tracking, then the backend call it calls for."""
         t0 = time.perf_counter()
         state = self.dst.update(state, text, acts)
         state = state.with_turn(Turn(Speaker.USER, text, _frames(acts, state)))
         t1 = time.perf_counter()
         state, result = self.lookup.query(state)
         t2 = time.perf_counter()
-        system_acts = self.policy.act(state)
-        t3 = time.perf_counter()
-        reply = self.nlg.generate(system_acts, state, settings) if settings is not None else ""
-        t4 = time.perf_counter()
         trace += [
             StageTrace(
                 "dst",
@@ -122,12 +129,23 @@ class PipelineAgent:
                 (t1 - t0) * 1000,
             ),
             StageTrace("backend", "sqlite", result, (t2 - t1) * 1000),
-            StageTrace("policy", self.names.get("policy", ""), system_acts, (t3 - t2) * 1000),
         ]
+        return state, result
+
+    def conclude(
+        self,
+        state: DialogueState,
+        result: BackendResult | None,
+        system_acts: tuple[DialogueAct, ...],
+        trace: list[StageTrace],
+        settings: GenerationSettings | None,
+    ) -> Reply:
+        """The system's acts into words (when ``settings`` is given) and into the history."""
+        start = time.perf_counter()
+        reply = self.nlg.generate(system_acts, state, settings) if settings is not None else ""
         if settings is not None:
-            trace.append(
-                StageTrace("nlg", self.names.get("nlg", ""), reply, (t4 - t3) * 1000, asdict(settings))
-            )
+            ms = (time.perf_counter() - start) * 1000
+            trace.append(StageTrace("nlg", self.names.get("nlg", ""), reply, ms, asdict(settings)))
         state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(system_acts, state, result)))
         return Reply(reply, state, tuple(trace), system_acts)
 

@@ -294,6 +294,25 @@ def train_dst_command(
     )
 
 
+@train_app.command("policy")
+def train_policy_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the policy (model.zip, meta.yaml).")],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the dialogue policy: behaviour cloning of the form policy, then PPO against the simulated
+    user, for each seed; keeps the best checkpoint by validation success and plots the curves."""
+    from dialog.policy.train import load_spec, train_policy
+
+    meta = train_policy(load_spec(config), out, log=(lambda _m: None) if quiet else typer.echo)
+    best = next(r for r in meta["seeds"] if r["seed"] == meta["best_seed"])["best"]
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in best.items() if "@" in k)
+    typer.echo(
+        f"trained {len(meta['seeds'])} seeds in {meta['minutes']:.1f} min; "
+        f"best seed {meta['best_seed']}: {scores} -> {out}"
+    )
+
+
 @eval_app.command("dst")
 def eval_dst_command(
     json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],

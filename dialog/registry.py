@@ -20,6 +20,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dialog.dst.rule",
     "dialog.dst.bert",
     "dialog.policy.form",
+    "dialog.policy.ppo",
     "dialog.nlg.template",
     "dialog.agent",
     "dialog.user.agenda",

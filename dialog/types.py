@@ -89,7 +89,9 @@ class DialogueAct:
     """One dialogue act, e.g. ``INFORM(city=["San Jose"])``.
 
     ``slot`` is None for acts without a slot (SGD writes ``""``). ``canonical_values`` is None when it
-    equals ``values`` (the usual case), so that hand-built acts stay short.
+    equals ``values`` (the usual case), so that hand-built acts stay short. ``confidence`` is how sure
+    the understanding was of a user act (an NLU's probability, or the simulated error model's score);
+    it is not part of an act's identity (two acts that differ only in it are equal).
     """
 
     act: ActType
@@ -97,6 +99,7 @@ class DialogueAct:
     values: tuple[str, ...] = ()
     service: str | None = None
     canonical_values: tuple[str, ...] | None = None
+    confidence: float = field(default=1.0, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "act", ActType(self.act))

@@ -43,7 +43,7 @@ def test_builtin_registry_snapshot() -> None:
     assert load_builtins().snapshot() == {
         "nlu": ["bert", "rule"],
         "dst": ["bert", "rule"],
-        "policy": ["form"],
+        "policy": ["form", "ppo"],
         "nlg": ["template"],
         "agent": ["form", "pipeline"],
         "user": ["agenda"],

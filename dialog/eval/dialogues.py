@@ -58,7 +58,7 @@ def evaluate(
     """
     agent: PipelineAgent = create_agent(config.agent, schemas, backends, **dict(config.stages or {}))
     user = AgendaUser(schemas, backends)
-    errors = ErrorModel(config.nlu_error, schemas, backends) if config.nlu_error > 0 else None
+    errors = ErrorModel(config.nlu_error, schemas, backends, config.seed) if config.nlu_error > 0 else None
     text = UserText(schemas, _corpus(config)) if config.level == "text" else None
     samplers = {s.service: GoalSampler(s, backends[s.service]) for s in schemas}
     scores: list[DialogueScore] = []

@@ -104,3 +104,25 @@ def test_user_text_is_varied_and_keeps_values(showcase) -> None:  # type: ignore
     said = {text.realise(acts, rng) for _ in range(30)}
     assert len(said) > 5
     assert all("Porto" in s for s in said)
+
+
+def test_error_model_confidence_is_lower_for_corrupted_acts(showcase) -> None:  # type: ignore[no-untyped-def]
+    schemas = list(showcase.values())
+    backends = open_backends(schemas)
+    inform = DialogueAct(A.INFORM, "city", ("Porto",), "RestaurantBooking")
+    model = ErrorModel(0.5, schemas, backends, seed=3)
+    rng = random.Random(2)
+    right, wrong = [], []
+    for _ in range(2000):
+        for heard in model.corrupt((inform,), rng):
+            assert 0.0 <= heard.confidence <= 1.0
+            (right if heard == inform else wrong).append(heard.confidence)
+    assert sum(right) / len(right) > 0.7 > 0.4 > sum(wrong) / len(wrong)
+    assert max(wrong) > 0.5 and min(right) < 0.5  # informative, not a giveaway
+    # The confidences have their own random stream: the errors drawn are those without them.
+    rng_a, rng_b = random.Random(7), random.Random(7)
+    plain = [
+        ErrorModel(0.5, schemas, backends, seed=s).corrupt((inform,), rng)
+        for s, rng in ((0, rng_a), (1, rng_b))
+    ]
+    assert plain[0] == plain[1]  # same acts (confidence is not part of an act's identity)
