@@ -51,12 +51,14 @@ def evaluate(
     config: EvalConfig,
     progress: Callable[[int, int], None] | None = None,
     keep_transcripts: int = 5,
+    agent: PipelineAgent | None = None,
 ) -> EvalResult:
     """Run ``config.n`` dialogues for every schema that admits a goal; reproducible from the seed.
 
     Each dialogue runs in a backend sandbox, so bookings made by one do not change the next.
     """
-    agent: PipelineAgent = create_agent(config.agent, schemas, backends, **dict(config.stages or {}))
+    if agent is None:  # else a ready agent (e.g. with one seed's policy), named by ``config.agent``
+        agent = create_agent(config.agent, schemas, backends, **dict(config.stages or {}))
     user = AgendaUser(schemas, backends)
     errors = ErrorModel(config.nlu_error, schemas, backends, config.seed) if config.nlu_error > 0 else None
     text = UserText(schemas, _corpus(config)) if config.level == "text" else None

@@ -226,20 +226,20 @@ class BertNLU(artifacts.AdapterModel):
                  for _, starts in encoded]
             )  # fmt: skip
             decoded = crf.decode(*pack_words(logits["tags"], word_mask))
+        tag_probs = logits["tags"].softmax(-1)
         out = []
         for i, (words, _) in enumerate(items):
             starts = encoded[i][1]
             tags = ["O"] * len(words)
-            if crf is not None:
-                positions = [w for w in starts if w is not None]
-                for word, tag_id in zip(positions, decoded[i], strict=False):
-                    if word < len(tags):
-                        tags[word] = self.config.tags[tag_id]
-            else:
-                tag_ids = logits["tags"][i].argmax(-1).tolist()
-                for position, start in enumerate(starts):
-                    if start is not None and start < len(tags):
-                        tags[start] = self.config.tags[tag_ids[position]]
+            # How sure the tagger was of each word's tag: the softmax of its emission scores.
+            sure = [1.0] * len(words)
+            chosen = iter(decoded[i]) if crf is not None else None
+            for position, start in enumerate(starts):
+                if start is None or start >= len(tags):
+                    continue
+                tag_id = next(chosen, 0) if chosen is not None else int(tag_probs[i, position].argmax())
+                tags[start] = self.config.tags[tag_id]
+                sure[start] = float(tag_probs[i, position, tag_id])
             if len({w for w in starts if w is not None}) < len(words):
                 warnings.warn(
                     f"utterance cut to {self.config.max_length} tokens: its end is not tagged", stacklevel=2
@@ -262,6 +262,7 @@ class BertNLU(artifacts.AdapterModel):
                         if p > self.threshold
                     ],
                     "tags": tags,
+                    "tag_confidence": sure,
                 }
             )
         return out
@@ -314,9 +315,12 @@ class BertNLU(artifacts.AdapterModel):
                     acts.append(DialogueAct(act, "intent", offered.values, service))
             else:
                 acts.append(DialogueAct(act, service=service))
+        sure = pred.get("tag_confidence") or [1.0] * len(tokens)
         for slot, start, end in _spans(pred["tags"], tokens):
             if slots is None or slot in slots:
-                acts.append(DialogueAct(A.INFORM, slot, (text[start:end],), service))
+                words = [c for c, (_, s, e) in zip(sure, tokens, strict=False) if s >= start and e <= end]
+                confidence = round(min(words, default=1.0), 3)
+                acts.append(DialogueAct(A.INFORM, slot, (text[start:end],), service, confidence=confidence))
         for special in pred["specials"]:
             slot, _, value = special.partition("=")
             if (slots is None or slot in slots) and not any(

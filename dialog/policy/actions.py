@@ -16,9 +16,17 @@ from dataclasses import dataclass, field
 from dialog.backend import Backend
 from dialog.dst.rule import canonical_value, last_user_acts
 from dialog.lookup import constraints, ready
-from dialog.policy.form import FormPolicy, call_turn, offered_keys
+from dialog.policy.form import MAX_OPTIONS, FormPolicy, call_turn, offered_keys
 from dialog.schema import Intent, Schema
-from dialog.types import ActType, BackendResult, DialogueAct, DialogueState, FrameState, ServiceCall
+from dialog.types import (
+    ActType,
+    BackendResult,
+    DialogueAct,
+    DialogueState,
+    FrameState,
+    ServiceCall,
+    Speaker,
+)
 
 A = ActType
 MAX_REQUESTS = 3  # slots asked in one turn by REQUEST_ALL
@@ -37,6 +45,51 @@ class Move(enum.IntEnum):
     REQ_MORE = 9  # anything else?
     GOODBYE = 10
     CLARIFY = 11  # nothing understood: ask the last question again, or ask to rephrase
+    CONFIRM_UNSURE = 12  # read back the value the system is least sure of (not confirmed yet)
+    REQUEST_OPTIONS = 13  # ask for the next missing required slot, suggesting values that would match
+
+
+@dataclass
+class Track:
+    """What the history says about the slots of one service: how each value was heard, asked for,
+    changed and confirmed, and signs of trouble."""
+
+    confidence: dict[str, float] = field(default_factory=dict)  # latest confidence per slot, as heard
+    asked: dict[str, int] = field(default_factory=dict)  # system REQUESTs per slot
+    changes: dict[str, int] = field(default_factory=dict)  # times a heard value replaced another
+    affirmed: dict[str, str] = field(default_factory=dict)  # values the user affirmed at a CONFIRM
+    negations: int = 0
+    repeats: int = 0  # system turns identical to the one before
+
+    @classmethod
+    def of(cls, state: DialogueState, service: str | None) -> Track:
+        t = cls()
+        history = state.history
+        seen: dict[str, str] = {}
+        previous: tuple[DialogueAct, ...] | None = None
+        for i, turn in enumerate(history):
+            own = [a for a in turn.acts if a.service in (None, service)]
+            if turn.speaker is Speaker.SYSTEM:
+                if previous is not None and turn.acts and turn.acts == previous:
+                    t.repeats += 1
+                previous = turn.acts
+                for a in own:
+                    if a.act is A.REQUEST and a.slot:
+                        t.asked[a.slot] = t.asked.get(a.slot, 0) + 1
+                kinds = {a.act for a in history[i + 1].acts} if i + 1 < len(history) else set()
+                if A.AFFIRM in kinds and A.NEGATE not in kinds:
+                    for a in own:
+                        if a.act is A.CONFIRM and a.slot and a.values:
+                            t.affirmed[a.slot] = a.values[0]
+                continue
+            for a in own:
+                t.negations += a.act is A.NEGATE
+                if a.act is A.INFORM and a.slot and a.values:
+                    t.confidence[a.slot] = a.confidence
+                    if a.slot in seen and seen[a.slot] != a.values[0]:
+                        t.changes[a.slot] = t.changes.get(a.slot, 0) + 1
+                    seen[a.slot] = a.values[0]
+        return t
 
 
 @dataclass
@@ -57,6 +110,9 @@ class Situation:
     invalid: list[DialogueAct] = field(default_factory=list)  # categorical values the schema refuses
     tx_now: bool = False  # a transaction for the current parameters was executed this turn
     tx_done: bool = False  # ... and earlier, successfully
+    track: Track = field(default_factory=Track)
+    unsure: list[tuple[float, str]] = field(default_factory=list)  # unconfirmed values, least sure first
+    options: list[str] = field(default_factory=list)  # values to suggest for the next missing slot
 
     @property
     def service(self) -> str | None:
@@ -107,7 +163,26 @@ class ActionSpace:
             current = s.result.call == ServiceCall(intent.name, constraints(intent, frame))
             s.tx_now = current and call_turn(state, s.result) is None
             s.tx_done = current and s.result.success and not s.tx_now
+        s.track = Track.of(state, service)
+        given = constraints(intent, frame)
+        s.unsure = sorted(
+            (s.track.confidence.get(slot, 1.0), slot)
+            for slot, value in given.items()
+            if s.track.affirmed.get(slot) != value and slot in s.track.confidence
+        )
+        if s.missing:
+            s.options = self._options(schema, intent, s.missing[0], given)
         return s
+
+    def _options(self, schema: Schema, intent: Intent, slot: str, given: Mapping[str, str]) -> list[str]:
+        """Up to three values of ``slot`` to suggest: the schema's, or the backend's that match the rest."""
+        spec = schema.slot(slot)
+        if spec.categorical:
+            return list(spec.values[:MAX_OPTIONS])
+        backend = self.form.backends.get(schema.service)
+        if backend is None or intent.table is None or slot not in backend.columns(intent.table):
+            return []
+        return list(backend.distinct(intent.table, slot, dict(given))[:MAX_OPTIONS])
 
     # --- masks ------------------------------------------------------------------------------
 
@@ -122,6 +197,8 @@ class ActionSpace:
         ok[Move.REQUEST_NEXT] = bool(s.missing or s.invalid)
         ok[Move.REQUEST_ALL] = len(s.missing) >= 2
         ok[Move.CONFIRM_HEARD] = bool(s.heard)
+        ok[Move.CONFIRM_UNSURE] = bool(s.unsure)
+        ok[Move.REQUEST_OPTIONS] = bool(s.missing and s.options)
         ok[Move.INFORM] = bool(s.answers)
         if intent.transactional:
             executed = s.tx_now or s.tx_done
@@ -154,6 +231,11 @@ class ActionSpace:
             out += [DialogueAct(A.REQUEST, x, service=service) for x in s.missing[:MAX_REQUESTS]]
         elif move is Move.CONFIRM_HEARD:
             out += s.heard
+        elif move is Move.CONFIRM_UNSURE and s.unsure:
+            slot = s.unsure[0][1]
+            out.append(DialogueAct(A.CONFIRM, slot, s.frame.slot_values[slot][:1], service))
+        elif move is Move.REQUEST_OPTIONS and s.missing:
+            out.append(DialogueAct(A.REQUEST, s.missing[0], tuple(s.options), service))
         elif move is Move.OFFER and s.fresh:
             key = schema.key_slot(intent.name)
             out += self.form._offer(schema, intent, s.fresh[0], key)

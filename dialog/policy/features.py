@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from dialog.policy.actions import Situation
-from dialog.types import ActType, DialogueAct, Speaker
+from dialog.types import ActType, DialogueAct
 
 A = ActType
 MAX_SLOTS = 6
@@ -28,7 +28,7 @@ SYSTEM_ACTS = (
     A.INFORM, A.REQUEST, A.CONFIRM, A.OFFER, A.NOTIFY_SUCCESS, A.NOTIFY_FAILURE, A.INQUIRE,
     A.INFORM_COUNT, A.OFFER_INTENT, A.REQ_MORE, A.GOODBYE,
 )  # fmt: skip
-GLOBAL_FEATURES = 25 + len(USER_ACTS) + 1 + len(SYSTEM_ACTS)
+GLOBAL_FEATURES = 26 + len(USER_ACTS) + 1 + len(SYSTEM_ACTS)
 SIZE = MAX_SLOTS * SLOT_FEATURES + GLOBAL_FEATURES
 
 
@@ -43,39 +43,9 @@ def _count_bucket(n: int) -> list[float]:
 
 def observe(s: Situation, max_turns: int = 20) -> np.ndarray:
     """The observation vector (``SIZE`` floats in [0, 1]) for a situation."""
-    state, service = s.state, s.service
+    state = s.state
     history = state.history
-    heard_conf: dict[str, float] = {}  # latest confidence per slot, as heard
-    asked: dict[str, int] = {}
-    changes: dict[str, int] = {}
-    affirmed: dict[str, str] = {}
-    seen_values: dict[str, str] = {}
-    negations = repeats = 0
-    previous_system: tuple[DialogueAct, ...] | None = None
-    for i, turn in enumerate(history):
-        own = [a for a in turn.acts if a.service in (None, service)]
-        if turn.speaker is Speaker.SYSTEM:
-            if previous_system is not None and turn.acts and turn.acts == previous_system:
-                repeats += 1
-            previous_system = turn.acts
-            for a in own:
-                if a.act is A.REQUEST and a.slot:
-                    asked[a.slot] = asked.get(a.slot, 0) + 1
-            nxt = history[i + 1].acts if i + 1 < len(history) else ()
-            kinds = {a.act for a in nxt}
-            if A.AFFIRM in kinds and A.NEGATE not in kinds:
-                for a in own:
-                    if a.act is A.CONFIRM and a.slot and a.values:
-                        affirmed[a.slot] = a.values[0]
-            continue
-        for a in own:
-            if a.act is A.NEGATE:
-                negations += 1
-            if a.act is A.INFORM and a.slot and a.values:
-                heard_conf[a.slot] = a.confidence
-                if a.slot in seen_values and seen_values[a.slot] != a.values[0]:
-                    changes[a.slot] = changes.get(a.slot, 0) + 1
-                seen_values[a.slot] = a.values[0]
+    t = s.track
     heard_now = {a.slot for a in s.user if a.act is A.INFORM and a.slot}
     values = s.frame.slot_values
     slots: list[tuple[str, bool]] = []
@@ -85,13 +55,13 @@ def observe(s: Situation, max_turns: int = 20) -> np.ndarray:
     unconfirmed = [1.0]
     for slot, required in slots[:MAX_SLOTS]:
         filled = bool(values.get(slot))
-        confidence = heard_conf.get(slot, 1.0) if filled else 0.0
-        confirmed = filled and affirmed.get(slot) == values[slot][0]
+        confidence = t.confidence.get(slot, 1.0) if filled else 0.0
+        confirmed = filled and t.affirmed.get(slot) == values[slot][0]
         if filled and not confirmed:
             unconfirmed.append(confidence)
         vector += [
-            1.0, float(required), float(filled), confidence, min(asked.get(slot, 0), 3) / 3,
-            float(confirmed), float(slot in heard_now), min(changes.get(slot, 0), 2) / 2,
+            1.0, float(required), float(filled), confidence, min(t.asked.get(slot, 0), 3) / 3,
+            float(confirmed), float(slot in heard_now), min(t.changes.get(slot, 0), 2) / 2,
         ]  # fmt: skip
     vector += [0.0] * (MAX_SLOTS * SLOT_FEATURES - len(vector))
     intent = s.intent
@@ -122,8 +92,9 @@ def observe(s: Situation, max_turns: int = 20) -> np.ndarray:
         min(heard_last, default=1.0),
         min(len(heard_last), 3) / 3,
         min(len(history) / 2, max_turns) / max_turns,
-        min(repeats, 3) / 3,
-        min(negations, 3) / 3,
+        min(t.repeats, 3) / 3,
+        min(t.negations, 3) / 3,
+        float(bool(s.options)),
     ]
     vector += [*_kinds(s.user, USER_ACTS), float(not s.user)]
     vector += _kinds(state.last_system_acts, SYSTEM_ACTS)

@@ -30,22 +30,22 @@ MODEL_FILE = "model.zip"
 META_FILE = "meta.yaml"
 
 
-def policy_dir(name_or_dir: str) -> Path:
-    """A directory, or the name of a committed policy (``policies/<name>``)."""
-    path = Path(name_or_dir)
-    if path.is_dir():
+def policy_file(name_or_path: str) -> Path:
+    """The model file of a policy: a ``.zip``, a directory holding ``model.zip``, or the name of a
+    committed policy (``policies/<name>``)."""
+    path = Path(name_or_path)
+    if path.suffix == ".zip" and path.parent.is_dir():
         return path
-    committed = project_root() / "policies" / name_or_dir
-    if committed.is_dir():
-        return committed
-    raise TodError(f"no trained policy {name_or_dir!r} (a directory, or a name under policies/)")
+    for directory in (path, project_root() / "policies" / name_or_path):
+        if directory.is_dir():
+            return directory / MODEL_FILE
+    raise TodError(f"no trained policy {name_or_path!r} (a directory, a .zip, or a name under policies/)")
 
 
-def load_actor(directory: Path) -> Any:
-    """The MaskablePPO model saved in ``directory``; a clear error when it is missing or broken."""
+def load_actor(path: Path) -> Any:
+    """The MaskablePPO model in ``path``; a clear error when it is missing or broken."""
     from sb3_contrib import MaskablePPO
 
-    path = directory / MODEL_FILE
     if not path.is_file():
         raise TodError(f"{path}: the policy file is missing (train one with `tod train policy`)")
     try:
@@ -63,9 +63,9 @@ class PPOPolicy:
     def __init__(
         self, schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "ppo"
     ) -> None:
-        self.directory = policy_dir(model)
-        self.actor = load_actor(self.directory)
-        meta_path = self.directory / META_FILE
+        path = policy_file(model)
+        self.actor = load_actor(path)
+        meta_path = path.parent / META_FILE
         self.meta: dict[str, Any] = yaml.safe_load(meta_path.read_text()) if meta_path.is_file() else {}
         self.space = ActionSpace(schemas, backends)
 

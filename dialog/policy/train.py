@@ -259,7 +259,7 @@ def train_policy(spec: PolicyTrainSpec, out: Path, log: Callable[[str], None] = 
     runs = [train_seed(spec, schemas, backends, seed, out, log) for seed in spec.seeds]
     best = max(runs, key=lambda r: r["best"]["score"])
     (out / MODEL_FILE).write_bytes((out / best["file"]).read_bytes())
-    load_actor(out)  # what was written loads
+    load_actor(out / MODEL_FILE)  # what was written loads
     meta = {
         "format_version": FORMAT_VERSION,
         "kind": "policy-ppo",
