@@ -41,6 +41,7 @@ class PolicyTrainSpec(BaseModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     bc_dialogues: int = 3000  # form-policy dialogues for behaviour cloning (0: no warm start)
     bc_epochs: int = 10
+    bc_smoothing: float = 0.2  # share of the cloning target spread over every possible move
     timesteps: int = 100_000  # PPO steps per seed
     n_steps: int = 2048
     batch_size: int = 256
@@ -138,8 +139,13 @@ def rollout(
     }
 
 
-def behaviour_clone(model: Any, samples: tuple[np.ndarray, ...], epochs: int, seed: int) -> list[float]:
-    """Supervised warm start: the actor learns the form's moves, the critic the returns."""
+def behaviour_clone(
+    model: Any, samples: tuple[np.ndarray, ...], epochs: int, seed: int, smoothing: float = 0.0
+) -> list[float]:
+    """Supervised warm start: the actor learns the form's moves, the critic the returns.
+
+    With ``smoothing``, that share of the target goes evenly to every possible move, so that moves
+    the form never makes keep some probability and PPO explores them."""
     obs, masks, actions, returns = (torch.as_tensor(x) for x in samples)
     policy = model.policy
     optimizer = torch.optim.Adam(policy.parameters(), lr=1e-3)
@@ -153,7 +159,13 @@ def behaviour_clone(model: Any, samples: tuple[np.ndarray, ...], epochs: int, se
             values, log_prob, _ = policy.evaluate_actions(
                 obs[idx].float(), actions[idx], action_masks=masks[idx]
             )
-            loss = -log_prob.mean() + 0.01 * ((values.flatten() - returns[idx].float()) ** 2).mean()
+            loss = -(1 - smoothing) * log_prob.mean()
+            if smoothing:
+                logits = policy.get_distribution(obs[idx].float(), action_masks=masks[idx]).distribution.logits
+                allowed = masks[idx].float()
+                spread = (logits.log_softmax(-1).masked_fill(~masks[idx], 0.0) * allowed).sum(-1) / allowed.sum(-1)
+                loss = loss - smoothing * spread.mean()
+            loss = loss + 0.01 * ((values.flatten() - returns[idx].float()) ** 2).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -219,7 +231,7 @@ def train_seed(
     bc_losses: list[float] = []
     if spec.bc_dialogues:
         data = rollout(env, form_chooser, spec.bc_dialogues, seed=seed, gamma=spec.gamma)
-        bc_losses = behaviour_clone(model, data["samples"], spec.bc_epochs, seed)
+        bc_losses = behaviour_clone(model, data["samples"], spec.bc_epochs, seed, spec.bc_smoothing)
         log(f"seed {seed}: behaviour cloning on {len(data['samples'][2])} turns, loss {bc_losses[-1]:.3f}")
     record(0)
 

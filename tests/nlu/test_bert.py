@@ -172,3 +172,17 @@ def test_resume_continues_from_the_saved_model(trained: tuple[BertNLU, Path]) ->
     resumed.model.eval()
     assert resumed.predict(items) == loaded.predict(items)
     assert any(p.requires_grad for p in resumed.model.encoder.parameters())  # adapters are trainable again
+
+
+def test_slot_values_carry_the_taggers_confidence(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.backend import open_backends
+    from dialog.registry import registry
+
+    schemas = list(showcase.values())
+    nlu = registry.create("nlu", "bert", schemas=schemas, backends=open_backends(schemas))
+    acts = nlu.parse("I want an italian restaurant in Porto", DialogueState())
+    informs = {a.slot: a.confidence for a in acts if a.act is ActType.INFORM}
+    assert set(informs) >= {"cuisine", "city"}
+    assert all(0.5 < c <= 1.0 for c in informs.values())  # clear words: sure
+    unsure = nlu.parse("maybe qwzx blorp in the place", DialogueState())
+    assert all(0.0 < a.confidence <= 1.0 for a in unsure)

@@ -56,6 +56,10 @@ def test_moves_write_the_acts_of_the_service(form_agent) -> None:  # type: ignor
     assert space.acts(s, Move.CONFIRM_HEARD) == (
         DialogueAct(A.CONFIRM, "amount", ("50 euros",), "BankTransfer"),
     )
+    assert mask[Move.CONFIRM_UNSURE] and space.acts(s, Move.CONFIRM_UNSURE) == space.acts(s, Move.CONFIRM_HEARD)
+    first = space.acts(s, Move.REQUEST_NEXT)[0].slot
+    suggested = space.acts(s, Move.REQUEST_OPTIONS)
+    assert suggested[0].slot == first and 1 <= len(suggested[0].values) <= 3
     vector = observe(s)
     assert vector.shape == (SIZE,) and vector.min() >= 0.0 and vector.max() <= 1.0
     slots = vector[: MAX_SLOTS * SLOT_FEATURES].reshape(MAX_SLOTS, SLOT_FEATURES)
