@@ -304,12 +304,67 @@ def train_policy_command(
     user, for each seed; keeps the best checkpoint by validation success and plots the curves."""
     from dialog.policy.train import load_spec, train_policy
 
-    meta = train_policy(load_spec(config), out, log=(lambda _m: None) if quiet else typer.echo)
+    meta = train_policy(load_spec(config), out, log=None if quiet else typer.echo)
     best = next(r for r in meta["seeds"] if r["seed"] == meta["best_seed"])["best"]
     scores = ", ".join(f"{k} {v:.3f}" for k, v in best.items() if "@" in k)
     typer.echo(
         f"trained {len(meta['seeds'])} seeds in {meta['minutes']:.1f} min; "
         f"best seed {meta['best_seed']}: {scores} -> {out}"
+    )
+
+
+@train_app.command("nlg")
+def train_nlg_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for the model (adapters, new layers, meta.json).")
+    ],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the Transformer NLG on SGD system turns (best checkpoint by dev BLEU and slot errors)."""
+    from dialog.nlg.train import load_spec, train_nlg
+
+    result = train_nlg(load_spec(config), out, data_dir, progress=_progress(quiet))
+    best = result["history"]["best"] or {}
+    typer.echo(
+        f"trained on {result['examples']} pairs ({result['skipped']} skipped) in "
+        f"{result['history']['minutes']:.1f} min; best dev slice {json.dumps(best)} -> {out}"
+    )
+
+
+@eval_app.command("nlg")
+def eval_nlg_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
+    model: Annotated[
+        str, typer.Option("--model", help="A model directory or committed name, or `template`.")
+    ] = "nlg-seq2seq",
+    data_dir: DataDir = None,
+    split: Annotated[str, typer.Option("--split", help="SGD split.")] = "dev",
+    limit: Annotated[
+        int, typer.Option("--limit", help="A random sample of this many system turns (0: all).")
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    beams: Annotated[int, typer.Option("--beams", help="Beam width (1: greedy).")] = 1,
+    record: Annotated[
+        bool, typer.Option("--record", help="Store the figures in the model's meta.json.")
+    ] = False,
+) -> None:
+    """BLEU and slot error rate on SGD system turns, seen and unseen services."""
+    from dialog.eval.nlg import evaluate_nlg
+    from dialog.types import GenerationSettings
+
+    metrics = evaluate_nlg(model, data_dir, split, limit, seed, GenerationSettings(num_beams=beams))
+    if record and model != "template":
+        from dialog.eval.nlu import record_metrics
+
+        record_metrics(model, f"sgd_{split}" + (f"_{limit}" if limit else ""), metrics)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(metrics, indent=2) + "\n")
+    typer.echo(
+        f"{model} on SGD {split} ({metrics['n']} turns): BLEU {metrics['bleu']:.1f}, slot error rate "
+        f"{metrics['slot_error_rate']:.4f}, fallback {metrics['fallback_rate']:.3f}, "
+        f"p50 {metrics['latency_ms_p50']:.0f} ms -> {json_out}"
     )
 
 

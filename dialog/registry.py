@@ -22,6 +22,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dialog.policy.form",
     "dialog.policy.ppo",
     "dialog.nlg.template",
+    "dialog.nlg.seq2seq",
     "dialog.agent",
     "dialog.user.agenda",
 )

@@ -416,6 +416,7 @@ class GenerationSettings:
     top_p: float = 1.0
     temperature: float = 1.0
     repetition_penalty: float = 1.0
+    logit_bias: tuple[tuple[str, float], ...] = ()  # (word, bias) added to the word's logits
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def test_builtin_registry_snapshot() -> None:
         "nlu": ["bert", "rule"],
         "dst": ["bert", "rule"],
         "policy": ["form", "ppo"],
-        "nlg": ["template"],
+        "nlg": ["seq2seq", "template"],
         "agent": ["form", "pipeline"],
         "user": ["agenda"],
     }

@@ -53,7 +53,8 @@ class PolicyTrainSpec(BaseModel):
     eval_every: int = 10_000
     eval_dialogues: int = 300  # per error rate in ``eval_rates``
     eval_rates: list[float] = Field(default_factory=lambda: [0.0, 0.2])
-    threads: int = 2
+    threads: int = 1  # torch threads per seed
+    workers: int = 2  # seeds trained side by side (processes, each on its own copy of the databases)
 
 
 def load_spec(path: Path | None) -> PolicyTrainSpec:
@@ -161,9 +162,13 @@ def behaviour_clone(
             )
             loss = -(1 - smoothing) * log_prob.mean()
             if smoothing:
-                logits = policy.get_distribution(obs[idx].float(), action_masks=masks[idx]).distribution.logits
+                logits = policy.get_distribution(
+                    obs[idx].float(), action_masks=masks[idx]
+                ).distribution.logits
                 allowed = masks[idx].float()
-                spread = (logits.log_softmax(-1).masked_fill(~masks[idx], 0.0) * allowed).sum(-1) / allowed.sum(-1)
+                spread = (logits.log_softmax(-1).masked_fill(~masks[idx], 0.0) * allowed).sum(
+                    -1
+                ) / allowed.sum(-1)
                 loss = loss - smoothing * spread.mean()
             loss = loss + 0.01 * ((values.flatten() - returns[idx].float()) ** 2).mean()
             optimizer.zero_grad()
@@ -181,7 +186,9 @@ def validate(env: DialogueEnv, choose: Chooser, spec: PolicyTrainSpec) -> dict[s
         result = rollout(env, choose, spec.eval_dialogues, seed=12345, error_rate=rate)
         out[f"success@{rate:g}"] = result["success"]
         out[f"turns@{rate:g}"] = result["turns"]
-    out["score"] = float(np.mean([out[f"success@{r:g}"] for r in spec.eval_rates]))
+    # Success first; among equal successes, fewer turns.
+    success = np.mean([out[f"success@{r:g}"] for r in spec.eval_rates])
+    out["score"] = float(success - 0.001 * np.mean([out[f"turns@{r:g}"] for r in spec.eval_rates]))
     return out
 
 
@@ -259,16 +266,51 @@ def train_seed(
     }
 
 
-def train_policy(spec: PolicyTrainSpec, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+def _train_seed_alone(
+    spec: PolicyTrainSpec, seed: int, out: Path, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """One seed in this process, on a private copy of the service databases (a dialogue's sandbox
+    holds a write transaction, which another process would wait on)."""
+    import shutil
+    import tempfile
+
+    from dialog import paths
     from dialog.backend import open_backends
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
+    schemas = training_schemas(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        source = paths.db_dir() / "sgd"
+        copy = Path(tmp) / "sgd"
+        if source.is_dir():
+            shutil.copytree(source, copy)
+        return train_seed(spec, schemas, open_backends(schemas, copy), seed, out, log)
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def train_policy(
+    spec: PolicyTrainSpec, out: Path, log: Callable[[str], None] | None = print
+) -> dict[str, Any]:
+    """Train every seed (``log``: progress lines, None for none; seeds trained in other processes
+    print theirs)."""
     out.mkdir(parents=True, exist_ok=True)
     schemas = training_schemas(spec)
-    backends = open_backends(schemas)
     start = time.perf_counter()
-    runs = [train_seed(spec, schemas, backends, seed, out, log) for seed in spec.seeds]
+    if spec.workers > 1 and len(spec.seeds) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(spec.workers, len(spec.seeds)), mp_context=context) as pool:
+            say = _print if log is not None else _silent
+            jobs = [pool.submit(_train_seed_alone, spec, s, out, say) for s in spec.seeds]
+            runs = [job.result() for job in jobs]
+    else:
+        runs = [_train_seed_alone(spec, seed, out, log or _silent) for seed in spec.seeds]
     best = max(runs, key=lambda r: r["best"]["score"])
     (out / MODEL_FILE).write_bytes((out / best["file"]).read_bytes())
     load_actor(out / MODEL_FILE)  # what was written loads
@@ -286,6 +328,10 @@ def train_policy(spec: PolicyTrainSpec, out: Path, log: Callable[[str], None] = 
     (out / META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     plot_curves(runs, out / "curves.png")
     return meta
+
+
+def _silent(_message: str) -> None:
+    pass
 
 
 def plot_curves(runs: Sequence[dict[str, Any]], path: Path) -> None:

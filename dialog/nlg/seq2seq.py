@@ -1,0 +1,431 @@
+"""Transformer NLG (registry name ``seq2seq``): system acts → a natural reply, for any schema.
+
+The input is template-guided (as in T2G2): the template NLG's plain rendering of the acts, with each
+slot value replaced by a placeholder ``[slot]``; the output is the reply with placeholders, filled
+with the values afterwards. So the model rewrites plain sentences into natural ones and never has to
+spell a value, which carries over to services and values it never saw.
+
+The network is an encoder-decoder warm-started from MiniLM: the encoder is MiniLM with LoRA adapters;
+the decoder is a compact BERT decoder whose layers are MiniLM's first layers (LoRA adapters, causal
+self-attention), with new cross-attention and a new LM transform, its output tied to the frozen word
+embeddings. Only the adapters and the new parts are trained and saved (a few MB).
+
+A slot-error guard checks every candidate: placeholders missing or invented make an error. Greedy
+decoding falls back on beam search when its reply has an error; the best error-free beam is taken;
+if every beam has an error, the template NLG answers (and the fallback is counted).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dialog.backend import Backend
+from dialog.errors import TodError
+from dialog.nlg.template import TemplateNLG
+from dialog.registry import registry
+from dialog.schema import Schema
+from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
+
+A = ActType
+FORMAT_VERSION = 1
+KIND = "nlg-seq2seq"
+PLACEHOLDER = re.compile(r"\[([a-z0-9_]+)\]")
+LITERAL = {"true", "false", "dontcare"}  # values said in words, not copied
+LORA_TARGETS = (
+    r".*\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)$"
+)
+NEW_PARTS = ("crossattention", "cls.predictions.transform", "cls.predictions.bias")
+
+
+@dataclass
+class NLGConfig:
+    decoder_layers: int = 3
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    max_source: int = 96
+    max_target: int = 64
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- delexicalisation ------------------------------------------------------------------------
+
+
+def placeholder(slot: str) -> str:
+    return f"[{slot}]"
+
+
+def delexicalise(acts: Sequence[DialogueAct]) -> tuple[tuple[DialogueAct, ...], dict[str, str]]:
+    """The acts with each copied value replaced by its placeholder, and placeholder → value."""
+    values: dict[str, str] = {}
+    out = []
+    for act in acts:
+        copy = (
+            act.slot
+            and act.slot != "intent"
+            and len(act.values) == 1
+            and act.values[0].casefold() not in LITERAL
+            and act.act is not A.REQUEST
+        )
+        if copy:
+            assert act.slot is not None
+            values.setdefault(act.slot, act.values[0])
+            out.append(DialogueAct(act.act, act.slot, (placeholder(act.slot),), act.service))
+        else:
+            out.append(act)
+    return tuple(out), values
+
+
+def delexicalise_text(text: str, values: Mapping[str, str]) -> str | None:
+    """``text`` with each value replaced by its placeholder; None when a value is not in the text."""
+    out = text
+    for slot, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
+        pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
+        out, n = pattern.subn(placeholder(slot), out)
+        if n == 0:
+            return None
+    return out
+
+
+def slot_errors(text: str, expected: Sequence[str]) -> tuple[int, int]:
+    """(missing, redundant) placeholders of a delexicalised reply: each expected slot once."""
+    said = Counter(PLACEHOLDER.findall(text))
+    missing = sum(1 for s in set(expected) if said[s] == 0)
+    redundant = sum(n for s, n in said.items() if s not in expected) + sum(
+        n - 1 for s, n in said.items() if s in expected and n > 1
+    )
+    return missing, redundant
+
+
+def tidy(text: str) -> str:
+    """WordPiece's decoding spaces, undone: ``[ restaurant _ name ]``, ``7 : 30``, ``$ 30``."""
+    text = re.sub(r"\[ ([a-z0-9_ ]+?) \]", lambda m: "[" + m.group(1).replace(" ", "") + "]", text)
+    text = re.sub(r"(\d) : (\d)", r"\1:\2", text)
+    return re.sub(r"([$#]) (\d)", r"\1\2", text)
+
+
+def lexicalise(text: str, values: Mapping[str, str]) -> str:
+    filled = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    filled = re.sub(r"\s+([?.!,])", r"\1", filled)
+    sentences = re.split(r"(?<=[.?!])\s+", filled.strip())
+    return " ".join(s[:1].upper() + s[1:] for s in sentences if s)
+
+
+# --- the network -----------------------------------------------------------------------------
+
+
+def build(config: NLGConfig) -> nn.Module:
+    """MiniLM encoder + compact MiniLM-initialised decoder, LoRA injected, new parts trainable."""
+    from peft import LoraConfig, inject_adapter_in_model
+    from transformers import BertLMHeadModel, EncoderDecoderModel
+
+    from dialog.encoder import load_encoder
+
+    encoder: Any = load_encoder()
+    decoder_config = encoder.config.__class__(**encoder.config.to_dict())
+    decoder_config.is_decoder = True
+    decoder_config.add_cross_attention = True
+    decoder_config.num_hidden_layers = config.decoder_layers
+    decoder = BertLMHeadModel(decoder_config)
+    state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
+    own = {
+        k: v
+        for k, v in state.items()
+        if not k.startswith("encoder.layer.") or int(k.split(".")[2]) < config.decoder_layers
+    }
+    decoder.bert.load_state_dict(own, strict=False)
+    model: Any = EncoderDecoderModel(encoder=encoder, decoder=decoder)
+    # One frozen word-embedding matrix for the encoder, the decoder and the output layer.
+    model.decoder.bert.embeddings.word_embeddings = model.encoder.embeddings.word_embeddings
+    model.decoder.cls.predictions.decoder.weight = model.encoder.embeddings.word_embeddings.weight
+    tokenizer_ids(model)
+    lora = LoraConfig(
+        r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules=LORA_TARGETS
+    )
+    model = inject_adapter_in_model(lora, model)
+    for name, param in model.named_parameters():
+        param.requires_grad = "lora_" in name or any(part in name for part in NEW_PARTS)
+    return model
+
+
+def tokenizer_ids(model: Any) -> None:
+    from dialog.encoder import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    model.config.decoder_start_token_id = tokenizer.cls_token_id
+    model.config.eos_token_id = tokenizer.sep_token_id
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.decoder_start_token_id = tokenizer.cls_token_id
+    model.generation_config.eos_token_id = tokenizer.sep_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+
+
+class Network(nn.Module):
+    """The encoder-decoder as the training loop calls it: batch in, output with ``loss`` out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch: torch.Tensor) -> Any:
+        return self.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        )
+
+
+# --- the component ---------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    text: str  # delexicalised
+    missing: int
+    redundant: int
+
+    @property
+    def ok(self) -> bool:
+        return self.missing == 0 and self.redundant == 0
+
+
+@dataclass
+class Generation:
+    text: str  # what the user sees
+    delexicalised: str
+    source: str
+    slots: tuple[str, ...]
+    missing: int = 0
+    redundant: int = 0
+    fallback: bool = False
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+class Seq2SeqNLG:
+    """Create with ``from_config`` (new) or ``load`` (trained); ``with_schemas`` before generating."""
+
+    def __init__(self, model: Any, config: NLGConfig, meta: dict[str, Any] | None = None) -> None:
+        from dialog.encoder import load_tokenizer
+
+        self.model = model
+        self.config = config
+        self.meta = meta or {}
+        self.tokenizer = load_tokenizer()
+        self.template = TemplateNLG([])
+
+    @classmethod
+    def from_config(cls, config: NLGConfig) -> Seq2SeqNLG:
+        return cls(build(config), config)
+
+    def with_schemas(self, schemas: Sequence[Schema]) -> Seq2SeqNLG:
+        self.template = TemplateNLG(schemas)
+        return self
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def source(
+        self, acts: Sequence[DialogueAct], state: DialogueState | None = None
+    ) -> tuple[str, dict[str, str]]:
+        """The plain delexicalised rendering of the acts, and the values of its placeholders."""
+        delexed, values = delexicalise(acts)
+        return self.template.generate(delexed, state or DialogueState()), values
+
+    def encode(self, sources: Sequence[str], targets: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        enc = self.tokenizer(list(sources), truncation=True, max_length=self.config.max_source)
+        out = [{"input_ids": ids} for ids in enc["input_ids"]]
+        if targets is not None:
+            dec = self.tokenizer(list(targets), truncation=True, max_length=self.config.max_target)
+            for item, ids in zip(out, dec["input_ids"], strict=True):
+                item["labels"] = ids[1:]  # the decoder starts from [CLS]; it must write the rest and [SEP]
+        return out
+
+    @staticmethod
+    def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.zeros((len(features), width), dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for i, f in enumerate(features):
+            ids[i, : len(f["input_ids"])] = torch.tensor(f["input_ids"])
+            mask[i, : len(f["input_ids"])] = 1
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if "labels" in features[0]:
+            span = max(len(f["labels"]) for f in features)
+            labels = torch.full((len(features), span), -100, dtype=torch.long)
+            for i, f in enumerate(features):
+                labels[i, : len(f["labels"])] = torch.tensor(f["labels"])
+            batch["labels"] = labels
+        return batch
+
+    # --- generating -----------------------------------------------------------------------
+
+    def _decode(self, sources: Sequence[str], settings: GenerationSettings, n: int) -> list[list[str]]:
+        batch = self.collate(self.encode(sources))
+        beams = max(settings.num_beams, n)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.config.max_target,
+            "num_beams": beams,
+            "num_return_sequences": n,
+            "do_sample": settings.do_sample,
+            "repetition_penalty": settings.repetition_penalty,
+            "use_cache": True,
+        }
+        if settings.do_sample:
+            kwargs.update(
+                top_k=settings.top_k or None, top_p=settings.top_p, temperature=settings.temperature
+            )
+        if settings.logit_bias:
+            kwargs["sequence_bias"] = self._sequence_bias(dict(settings.logit_bias))
+        self.model.eval()
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs
+            )
+        texts = [
+            tidy(t)
+            for t in self.tokenizer.batch_decode(
+                out, skip_special_tokens=True, clean_up_tokenization_spaces=True
+            )
+        ]
+        return [texts[i * n : (i + 1) * n] for i in range(len(sources))]
+
+    def _sequence_bias(self, bias: Mapping[str, float]) -> dict[tuple[int, ...], float]:
+        out = {}
+        for word, value in bias.items():
+            ids = tuple(self.tokenizer(word, add_special_tokens=False)["input_ids"])
+            if ids:
+                out[ids] = float(value)
+        return out
+
+    def realise(
+        self,
+        items: Sequence[tuple[Sequence[DialogueAct], DialogueState | None]],
+        settings: GenerationSettings | None = None,
+        guard: bool = True,
+        beams: int = 4,
+    ) -> list[Generation]:
+        """Replies for several act sets at once, each checked by the slot-error guard."""
+        settings = settings or GenerationSettings()
+        prepared = [self.source(acts, state) for acts, state in items]
+        first = self._decode([s for s, _ in prepared], settings, 1)
+        results = []
+        for (source, values), [text] in zip(prepared, first, strict=True):
+            gen = Generation("", text, source, tuple(values), *slot_errors(text, list(values)))
+            gen.candidates = [Candidate(text, gen.missing, gen.redundant)]
+            results.append(gen)
+        if guard:
+            retry = [i for i, g in enumerate(results) if not g.candidates[0].ok]
+            if retry:
+                beam = GenerationSettings(num_beams=beams, repetition_penalty=settings.repetition_penalty)
+                more = self._decode([results[i].source for i in retry], beam, beams)
+                for i, texts in zip(retry, more, strict=True):
+                    slots = list(results[i].slots)
+                    results[i].candidates += [Candidate(t, *slot_errors(t, slots)) for t in texts]
+        for gen, (acts, state), (_, values) in zip(results, items, prepared, strict=True):
+            good = next((c for c in gen.candidates if c.ok), None) if guard else gen.candidates[0]
+            if good is None:
+                gen.fallback = True
+                gen.text = self.template.generate(tuple(acts), state or DialogueState())
+                continue
+            gen.delexicalised, gen.missing, gen.redundant = good.text, good.missing, good.redundant
+            gen.text = lexicalise(good.text, values)
+        return results
+
+    def generate(
+        self, acts: tuple[DialogueAct, ...], state: DialogueState, settings: GenerationSettings | None = None
+    ) -> str:
+        if not acts:
+            return self.template.generate(acts, state)
+        return self.realise([(acts, state)], settings)[0].text
+
+    # --- saving and loading ---------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.half().contiguous() for k, v in trained_state(self.model).items()}
+        save_file(tensors, str(directory / "weights.safetensors"))
+        self.save_meta(directory)
+
+    def save_meta(self, directory: Path) -> None:
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "kind": KIND,
+            "config": self.config.to_dict(),
+            "date": datetime.now(UTC).date().isoformat(),
+            **{k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config", "date")},
+        }
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Seq2SeqNLG:
+        from safetensors.torch import load_file
+
+        from dialog.artifacts import resolve
+
+        directory = resolve(path)
+        meta_path, weights = directory / "meta.json", directory / "weights.safetensors"
+        for needed in (meta_path, weights):
+            if not needed.is_file():
+                raise TodError(
+                    f"{needed}: missing (train an NLG with `tod train nlg`, or name a committed one)"
+                )
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
+                raise TodError(f"{meta_path}: not a {KIND} model of format {FORMAT_VERSION}")
+            config = NLGConfig(**meta["config"])
+            tensors = load_file(str(weights))
+        except TodError:
+            raise
+        except Exception as exc:
+            raise TodError(f"{directory}: cannot read the NLG model: {exc}") from None
+        model = build(config)
+        missing = set(trained_state(model)) - set(tensors)
+        if missing:
+            raise TodError(f"{weights}: weights do not fit the model (missing {sorted(missing)[:3]})")
+        model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+        merge_adapters(model)
+        return cls(model, config, meta)
+
+
+def merge_adapters(model: nn.Module) -> None:
+    """Fold the LoRA adapters into the weights (inference as fast as the plain network)."""
+    from peft.tuners.lora import LoraLayer
+
+    for module in model.modules():
+        if isinstance(module, LoraLayer):
+            module.merge()
+
+
+def latency_ms(
+    nlg: Seq2SeqNLG, acts: Sequence[tuple[DialogueAct, ...]], settings: GenerationSettings | None = None
+) -> list[float]:
+    times = []
+    for item in acts:
+        start = time.perf_counter()
+        nlg.generate(item, DialogueState(), settings)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+@registry.register("nlg", "seq2seq")
+def nlg_factory(
+    schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "nlg-seq2seq"
+) -> Seq2SeqNLG:
+    """The registry's ``seq2seq`` NLG: the committed model, for these schemas."""
+    return Seq2SeqNLG.load(model).with_schemas(schemas)

@@ -1,0 +1,130 @@
+"""`tod train nlg`: the Transformer NLG on SGD system turns (template-guided, delexicalised).
+
+A pair is kept when every copied value of its acts is found in the reply (so the target can say each
+placeholder); the others would teach the model to drop values.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dialog.data.views import NLGPair
+from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG, delexicalise_text
+from dialog.schema import Schema
+from dialog.train.spec import read_spec
+
+
+class NLGTrainSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    train_pairs: int = Field(default=40000, description="SGD train system turns sampled (0: all).")
+    dev_pairs: int = 600  # for the evaluations during training
+    seed: int = 0
+    epochs: float = 2.0
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float = 1e-3
+    decoder_layers: int = 3
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    max_minutes: float = 0.0
+    eval_every: int = 0
+    threads: int = 0
+
+
+def load_spec(path: Path | None) -> NLGTrainSpec:
+    return read_spec(path, NLGTrainSpec)
+
+
+@dataclass(frozen=True)
+class Example:
+    pair: NLGPair
+    source: str
+    target: str  # delexicalised reply
+    values: dict[str, str]
+
+
+def examples(nlg: Seq2SeqNLG, pairs: Iterable[NLGPair]) -> tuple[list[Example], int]:
+    """Training examples of the pairs whose values are all found in the reply, and how many were not."""
+    out, skipped = [], 0
+    for pair in pairs:
+        if not pair.acts or not pair.utterance.strip():
+            continue
+        source, values = nlg.source(pair.acts)
+        target = delexicalise_text(pair.utterance, values)
+        if target is None:
+            skipped += 1
+            continue
+        out.append(Example(pair, source, target, values))
+    return out, skipped
+
+
+def sgd_schemas(data_dir: str | None, split: str) -> list[Schema]:
+    from dialog.data.sgd import read_sgd_schemas
+
+    return list(read_sgd_schemas(data_dir, split))
+
+
+def train_nlg(spec: NLGTrainSpec, out: Path, data_dir: str | None, progress: bool = True) -> dict[str, Any]:
+    from dialog.data.sgd import load_dialogues
+    from dialog.data.views import nlg_pairs
+    from dialog.eval.nlg import score_examples
+    from dialog.train.loop import TrainConfig, summary, train
+
+    rng = random.Random(spec.seed)
+    config = NLGConfig(
+        decoder_layers=spec.decoder_layers, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha
+    )
+    nlg = Seq2SeqNLG.from_config(config).with_schemas(
+        sgd_schemas(data_dir, "train") + sgd_schemas(data_dir, "dev")
+    )
+    pairs = list(nlg_pairs(load_dialogues(data_dir, "train")))
+    if spec.train_pairs and len(pairs) > spec.train_pairs:
+        pairs = rng.sample(pairs, spec.train_pairs)
+    train_examples, skipped = examples(nlg, pairs)
+    dev_pairs = list(nlg_pairs(load_dialogues(data_dir, "dev")))
+    dev = rng.sample(dev_pairs, min(spec.dev_pairs, len(dev_pairs)))
+    features = nlg.encode([e.source for e in train_examples], [e.target for e in train_examples])
+    from dialog.nlg.seq2seq import Network
+
+    network = Network(nlg.model)
+
+    def evaluate() -> dict[str, float]:
+        scores = score_examples(nlg, dev, guard=False)
+        return {k: scores[k] for k in ("bleu", "slot_error_rate")} | {
+            "score": scores["bleu"] - 100 * scores["slot_error_rate"]
+        }
+
+    nlg.meta["spec"] = spec.model_dump()
+    history = train(
+        network,
+        features,
+        Seq2SeqNLG.collate,
+        _loss,
+        TrainConfig.from_spec(spec),
+        evaluate,
+        key_metric="score",
+        checkpoint=nlg.save,
+        out_dir=out,
+        progress=progress,
+    )
+    best = Seq2SeqNLG.load(out)
+    best.meta["training"] = summary(history, len(train_examples)) | {"skipped_pairs": skipped}
+    best.save_meta(out)
+    return {"history": history, "examples": len(train_examples), "skipped": skipped}
+
+
+def _loss(output: Any, _batch: Any) -> Any:
+    return output.loss
+
+
+def sample_pairs(pairs: Sequence[NLGPair], n: int, seed: int) -> list[NLGPair]:
+    if not n or len(pairs) <= n:
+        return list(pairs)
+    return random.Random(seed).sample(list(pairs), n)

@@ -1,0 +1,151 @@
+"""The Transformer NLG: delexicalisation and the slot-error counter on hand-made cases, the decoding
+options, the guard's fallback, a few training steps, and the committed model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from dialog.errors import TodError
+from dialog.nlg.seq2seq import (
+    Network,
+    NLGConfig,
+    Seq2SeqNLG,
+    delexicalise,
+    delexicalise_text,
+    lexicalise,
+    slot_errors,
+    tidy,
+)
+from dialog.nlg.template import TemplateNLG
+from dialog.paths import models_dir
+from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
+
+A = ActType
+OFFER = (
+    DialogueAct(A.OFFER, "restaurant_name", ("Il Forno",), "R"),
+    DialogueAct(A.OFFER, "city", ("Porto",), "R"),
+    DialogueAct(A.INFORM, "has_wifi", ("True",), "R"),
+)
+
+
+def test_values_become_placeholders_and_come_back() -> None:
+    delexed, values = delexicalise(OFFER)
+    assert values == {"restaurant_name": "Il Forno", "city": "Porto"}  # yes/no is said in words
+    assert delexed[0].values == ("[restaurant_name]",) and delexed[2].values == ("True",)
+    target = delexicalise_text("How about il forno in Porto? It has wifi.", values)
+    assert target == "How about [restaurant_name] in [city]? It has wifi."
+    assert delexicalise_text("How about Il Forno?", values) is None  # Porto not said: not a clean pair
+    assert lexicalise("how about [restaurant_name] in [city]? it has wifi .", values) == (
+        "How about Il Forno in Porto? It has wifi."
+    )
+    assert tidy("at [ restaurant _ name ] at 7 : 30 for $ 30") == "at [restaurant_name] at 7:30 for $30"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "errors"),
+    [
+        ("how about [restaurant_name] in [city]?", ["restaurant_name", "city"], (0, 0)),
+        ("how about [restaurant_name]?", ["restaurant_name", "city"], (1, 0)),  # city missing
+        ("[restaurant_name] in [city] at [time]", ["restaurant_name", "city"], (0, 1)),  # time invented
+        ("[city] or [city]? [restaurant_name]", ["restaurant_name", "city"], (0, 1)),  # city twice
+        ("nothing at all", ["restaurant_name"], (1, 0)),
+        ("is there anything else?", [], (0, 0)),
+    ],
+)
+def test_slot_error_counter(text: str, expected: list[str], errors: tuple[int, int]) -> None:
+    assert slot_errors(text, expected) == errors
+
+
+@pytest.fixture(scope="module")
+def untrained() -> Seq2SeqNLG:
+    torch.manual_seed(0)
+    return Seq2SeqNLG.from_config(NLGConfig(decoder_layers=1, max_target=12))
+
+
+def test_decoding_options(untrained: Seq2SeqNLG) -> None:
+    source = [untrained.source(OFFER)[0]]
+    greedy = untrained._decode(source, GenerationSettings(), 1)[0][0]
+    assert untrained._decode(source, GenerationSettings(), 1)[0][0] == greedy  # deterministic
+    beams = untrained._decode(source, GenerationSettings(num_beams=3), 3)[0]
+    assert len(beams) == 3
+    torch.manual_seed(1)
+    top1 = untrained._decode(source, GenerationSettings(do_sample=True, top_k=1), 1)[0][0]
+    assert top1 == greedy  # sampling from the single best token is greedy
+    torch.manual_seed(1)
+    hot = [
+        untrained._decode(source, GenerationSettings(do_sample=True, temperature=5.0), 1)[0][0]
+        for _ in range(3)
+    ]
+    assert len(set(hot)) > 1  # a hot sampler varies
+    nucleus = untrained._decode(source, GenerationSettings(do_sample=True, top_p=0.5), 1)[0][0]
+    assert isinstance(nucleus, str)
+    biased = untrained._decode(source, GenerationSettings(logit_bias=(("hello", 100.0),)), 1)[0][0]
+    assert biased.split()[0] == "hello"
+    penalised = untrained._decode(source, GenerationSettings(repetition_penalty=10.0), 1)[0][0]
+    words = penalised.split()
+    assert len(words) == len(set(words)) or penalised != greedy
+
+
+def test_guard_falls_back_on_the_template_when_every_beam_errs(untrained: Seq2SeqNLG) -> None:
+    [gen] = untrained.realise([(OFFER, DialogueState())])
+    assert gen.fallback and len(gen.candidates) == 5  # greedy, then four beams
+    assert gen.text == TemplateNLG([]).generate(OFFER, DialogueState())
+    [raw] = untrained.realise([(OFFER, DialogueState())], guard=False)
+    assert not raw.fallback and raw.missing == 2  # an untrained decoder writes no placeholder
+
+
+def test_a_few_steps_teach_one_pair(tmp_path: Path) -> None:
+    from dialog.train.loop import TrainConfig, train
+
+    torch.manual_seed(0)
+    nlg = Seq2SeqNLG.from_config(NLGConfig(decoder_layers=1, max_target=16))
+    source, _ = nlg.source(OFFER)
+    target = "what about [restaurant_name] in [city]?"
+    features = nlg.encode([source] * 8, [target] * 8)
+    network = Network(nlg.model)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(network(**Seq2SeqNLG.collate(features)).loss)
+
+    before = loss()
+    train(
+        network, features, Seq2SeqNLG.collate, lambda out, _b: out.loss,
+        TrainConfig(epochs=30, batch_size=8, lr=3e-3, head_lr=3e-3, warmup=0.0), progress=False,
+    )  # fmt: skip
+    assert loss() < 0.1 * before
+    [gen] = nlg.realise([(OFFER, DialogueState())])
+    assert gen.text == "What about Il Forno in Porto?" and not gen.fallback
+    nlg.save(tmp_path / "m")
+    loaded = Seq2SeqNLG.load(tmp_path / "m")
+    assert loaded.generate(OFFER, DialogueState()) == gen.text
+
+
+def test_missing_or_damaged_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TodError, match="missing"):
+        Seq2SeqNLG.load(tmp_path)
+    (tmp_path / "meta.json").write_text(json.dumps({"kind": "nlu-bert", "format_version": 1}))
+    (tmp_path / "weights.safetensors").write_bytes(b"junk")
+    with pytest.raises(TodError, match="not a nlg-seq2seq"):
+        Seq2SeqNLG.load(tmp_path)
+
+
+@pytest.mark.skipif(not (models_dir() / "nlg-seq2seq").exists(), reason="no committed NLG yet")
+def test_committed_model_still_scores_on_sgd_dev(data_dir: Path) -> None:
+    import random
+
+    from dialog.data.sgd import load_dialogues, read_sgd_schemas
+    from dialog.data.views import nlg_pairs
+    from dialog.eval.nlg import score_examples
+
+    nlg = Seq2SeqNLG.load("nlg-seq2seq").with_schemas(read_sgd_schemas(data_dir, "dev"))
+    pairs = [p for p in nlg_pairs(load_dialogues(data_dir, "dev")) if p.acts]
+    sample = random.Random(0).sample(pairs, 120)
+    scores = score_examples(nlg, sample)
+    recorded = nlg.meta["metrics"]["sgd_dev"]
+    assert scores["bleu"] >= recorded["bleu"] - 6  # a small slice varies
+    assert scores["slot_error_rate"] <= 0.03
