@@ -51,7 +51,8 @@ def run(
     if policy is not None:
         agent.policy = PPOPolicy(schemas, backends, model=policy)
         agent.names["policy"] = name = Path(policy).stem
-    config = EvalConfig(agent="form", n=args.n, seed=args.seed, level=level, nlu_error=rate)  # type: ignore[arg-type]
+    n = args.text_n if level == "text" else args.n
+    config = EvalConfig(agent="form", n=n, seed=args.seed, level=level, nlu_error=rate)  # type: ignore[arg-type]
     start = time.perf_counter()
     metrics = evaluate(schemas, backends, config, agent=agent).metrics
     out = {k: metrics[k] for k in KEYS}
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rates", default="0.0,0.1,0.2,0.3")
     parser.add_argument("--text", action="store_true", help="also the text level at error 0 (BERT NLU, DST)")
+    parser.add_argument("--text-n", type=int, default=200, help="dialogues per schema at text level")
     parser.add_argument("--nlu", default="bert")
     parser.add_argument("--dst", default="rule")
     parser.add_argument("--json", type=Path, required=True)

@@ -88,6 +88,26 @@ def test_eval_dialogues_writes_every_key_and_a_report(tmp_path: Path, schemas_di
     assert "| RestaurantBooking | 10 |" in (report / "report.md").read_text()
 
 
+def test_eval_dialogues_with_the_ppo_policy(tmp_path: Path, schemas_dir: Path) -> None:
+    out = tmp_path / "m.json"
+    args = [
+        "eval",
+        "dialogues",
+        "--agent",
+        "pipeline",
+        "--policy",
+        "ppo",
+        "--schemas",
+        f"{schemas_dir}/showcase/*.yaml",
+    ]
+    result = tod(*args, "--n", "5", "--seed", "1", "--nlu-error", "0.2", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    import json
+
+    metrics = json.loads(out.read_text())
+    assert metrics["config"]["stages"]["policy"] == "ppo" and metrics["n_dialogues"] == 15
+
+
 def test_eval_dialogues_unknown_agent_and_level(tmp_path: Path, schemas_dir: Path) -> None:
     showcase = f"{schemas_dir}/showcase/*.yaml"
     result = tod(
