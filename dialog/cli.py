@@ -368,6 +368,21 @@ def eval_nlg_command(
     )
 
 
+@train_app.command("coherence")
+def train_coherence_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the scorer (adapters, head, meta.json).")],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the coherence scorer: real next system turns of SGD against sampled negatives."""
+    from dialog.eval.coherence import CoherenceTrainSpec, train_coherence
+    from dialog.train.spec import read_spec
+
+    result = train_coherence(read_spec(config, CoherenceTrainSpec), out, data_dir, progress=_progress(quiet))
+    typer.echo(f"trained on {result['examples']} pairs; SGD dev AUC {json.dumps(result['metrics'])} -> {out}")
+
+
 @eval_app.command("dst")
 def eval_dst_command(
     json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
