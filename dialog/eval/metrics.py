@@ -58,6 +58,9 @@ class DialogueScore:
     abandoned: bool
     latencies_ms: tuple[float, ...]
     texts: tuple[str, ...]
+    satisfaction: float | None = None  # mean over the turns of the user's satisfaction
+    contexts: tuple[str, ...] = ()  # what the user said before each reply (for coherence)
+    coherence: float | None = None  # mean over the replies, when a scorer ran
 
 
 def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:
@@ -141,7 +144,13 @@ def score_dialogue(transcript: Transcript) -> DialogueScore:
         abandoned=transcript.user.abandoned if transcript.user is not None else False,
         latencies_ms=tuple(t.ms for t in transcript.turns),
         texts=tuple(t.reply.text for t in transcript.turns if t.reply.text),
+        satisfaction=_mean([t.satisfaction for t in transcript.turns if t.satisfaction is not None]),
+        contexts=tuple(t.user_text for t in transcript.turns if t.reply.text),
     )
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if values else None
 
 
 def repeated_turns(turns: Sequence[tuple[DialogueAct, ...]]) -> int:
@@ -200,11 +209,11 @@ def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
         "avg_turns": turns / len(scores) if scores else None,
         "slot_accuracy": sum(s.slots_correct for s in scores) / slots if slots else None,
         "joint_goal_accuracy": sum(s.jga_correct for s in scores) / turns if turns else None,
-        "coherence": None,  # the learned coherence scorer comes with its own issue
+        "coherence": _mean([s.coherence for s in scores if s.coherence is not None]),
         "repetition_rate": sum(s.repeated_turns for s in scores) / turns if turns else None,
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
-        "satisfaction": None,  # the simulated user's satisfaction comes with the coherence issue
+        "satisfaction": _mean([s.satisfaction for s in scores if s.satisfaction is not None]),
         "abandon_rate": _rate([s.abandoned for s in scores]),
         "turn_latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
         "turn_latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else None,

@@ -28,6 +28,7 @@ class TurnRecord:
     reply: Reply
     ms: float
     user_belief: dict[str, dict[str, str]]  # what the user had said so far, per service
+    satisfaction: float | None = None  # the user's, after this system turn (AgendaUser.satisfaction)
 
 
 @dataclass
@@ -69,9 +70,11 @@ def run_dialogue(
             utterance = ""
             reply = agent.respond_acts(heard, state)
         ms = (time.perf_counter() - start) * 1000
-        transcript.turns.append(TurnRecord(acts, heard, utterance, reply, ms, user.belief(user_state)))
+        belief = user.belief(user_state)
         state = reply.state
-        user_state, acts = user.reply(user_state, reply.acts, rng)
+        heard_user, user_state, acts = acts, *user.reply(user_state, reply.acts, rng)
+        satisfaction = user.satisfaction(user_state)
+        transcript.turns.append(TurnRecord(heard_user, heard, utterance, reply, ms, belief, satisfaction))
         if any(a.act is ActType.GOODBYE for a in reply.acts):
             transcript.end_reason = user_state.end_reason or "system goodbye"
             break

@@ -252,6 +252,16 @@ class AgendaUser:
 
     # --- the user's view, for evaluation ----------------------------------------------------
 
+    def satisfaction(self, user: UserState) -> float:
+        """How satisfied the user is after the system's latest turn, in [0, 1]: half the patience it
+        has left (misunderstandings and repeated system turns use it up), half the share of its
+        tasks done; 0 once it has given up."""
+        if user.abandoned:
+            return 0.0
+        left = max(0.0, 1.0 - (user.misunderstandings + user.repeats) / self.config.patience)
+        done = sum(user.found) / len(user.found) if user.found else 0.0
+        return round(0.5 * left + 0.5 * done, 4)
+
     def belief(self, user: UserState) -> dict[str, dict[str, str]]:
         """What the user has said so far (and accepted from offers), per service."""
         return {service: dict(values) for service, values in user.told.items()}

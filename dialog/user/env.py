@@ -98,10 +98,12 @@ class DialogueEnv(gym.Env[np.ndarray, int]):
         assert self.transcript is not None and self.situation is not None, "call reset first"
         acts = self.space.acts(self.situation, Move(int(action)))
         reply = self.agent.conclude(self.state, self.result, acts, self.trace, None)
-        self.transcript.turns.append(
-            TurnRecord(self.user_acts, self.heard, "", reply, 0.0, self.user.belief(self.user_state))
-        )
+        belief = self.user.belief(self.user_state)
         self.user_state, user_acts = self.user.reply(self.user_state, reply.acts, self.rng)
+        satisfaction = self.user.satisfaction(self.user_state)
+        self.transcript.turns.append(
+            TurnRecord(self.user_acts, self.heard, "", reply, 0.0, belief, satisfaction)
+        )
         reward = -self.config.turn_cost
         ended = any(a.act is ActType.GOODBYE for a in reply.acts) or (self.user_state.done and not user_acts)
         truncated = not ended and len(self.transcript.turns) >= self.config.max_turns

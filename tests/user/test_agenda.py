@@ -89,8 +89,24 @@ def test_patience_runs_out_when_the_system_repeats_itself(showcase) -> None:  # 
     ask = (DialogueAct(A.REQUEST, "city", (), "RestaurantBooking"),)
     state, acts = user.reply(state, ask, rng)
     assert acts[0] == DialogueAct(A.INFORM, "city", ("Porto",), "RestaurantBooking")
+    assert user.satisfaction(state) == 0.5  # patience intact, nothing found yet
     state, acts = user.reply(state, ask, rng)  # the same question again: repeated and misunderstood
     assert acts == (DialogueAct(A.GOODBYE),) and state.abandoned and state.end_reason == "patience"
+    assert user.satisfaction(state) == 0.0
+
+
+def test_satisfaction_rises_with_progress_and_falls_with_trouble(showcase) -> None:  # type: ignore[no-untyped-def]
+    user = AgendaUser(list(showcase.values()), config=UserConfig(patience=4))
+    goal = Goal((SubGoal("RestaurantBooking", "FindRestaurant", {"city": "Porto"}),))
+    rng = random.Random(0)
+    state, _ = user.start(goal, rng)
+    wrong = (DialogueAct(A.OFFER, "city", ("Lisbon",), "RestaurantBooking"),)
+    state.told.setdefault("RestaurantBooking", {})["city"] = "Porto"
+    state, _ = user.reply(state, wrong, rng)  # an offer that gets what it said wrong
+    assert user.satisfaction(state) == 0.5 * (1 - 1 / 4)
+    right = (DialogueAct(A.OFFER, "city", ("Porto",), "RestaurantBooking"),)
+    state, _ = user.reply(state, right, rng)
+    assert user.satisfaction(state) == 0.5 * (1 - 1 / 4) + 0.5  # its one task is done
 
 
 def test_user_text_is_varied_and_keeps_values(showcase) -> None:  # type: ignore[no-untyped-def]
