@@ -167,6 +167,10 @@ def eval_dialogues(
         str, typer.Option("--user-text", help="templates, or sgd: real SGD dev user turns as templates.")
     ] = "templates",
     data_dir: DataDir = None,
+    coherence: Annotated[
+        str,
+        typer.Option("--coherence", help="Scorer of text-level replies: auto (committed), a model, or none."),
+    ] = "auto",
     quiet: Quiet = False,
 ) -> None:
     """Simulated dialogues against the agenda user; task, state and quality metrics as JSON."""
@@ -186,6 +190,7 @@ def eval_dialogues(
         stages={"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg},
         user_text=user_text,
         data_dir=data_dir,
+        coherence=coherence,
     )
     with _progress_bar(quiet, "dialogues") as advance:
         result = evaluate(loaded, backends, config, progress=advance)

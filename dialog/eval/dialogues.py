@@ -29,6 +29,7 @@ class EvalConfig:
     stages: Mapping[str, str | None] | None = None  # overrides: {"nlu": "bert", ...}
     user_text: str = "templates"  # or "sgd": real SGD dev user turns as templates (needs the data)
     data_dir: str | None = None
+    coherence: str | None = "auto"  # a coherence scorer for text-level runs ("auto": the committed one)
 
 
 @dataclass
@@ -65,7 +66,7 @@ def evaluate(
     samplers = {s.service: GoalSampler(s, backends[s.service]) for s in schemas}
     scores: list[DialogueScore] = []
     kept: list[Transcript] = []
-    kept_scores: list[DialogueScore] = []
+    kept_at: list[int] = []
     total = config.n * len(schemas)
     for k, schema in enumerate(schemas):
         # One RNG per schema, derived from the seed, so adding a schema does not change the others.
@@ -80,9 +81,12 @@ def evaluate(
             scores.append(score_dialogue(transcript))
             if i < keep_transcripts:
                 kept.append(transcript)
-                kept_scores.append(scores[-1])
+                kept_at.append(len(scores) - 1)
             if progress is not None:
                 progress(k * config.n + i + 1, total)
+    scorer = _coherence_scorer(config)
+    if scorer is not None:
+        scores = score_coherence(scorer, scores)
     metrics: dict[str, Any] = aggregate(scores)
     metrics["per_schema"] = per_schema(scores)
     metrics["config"] = {
@@ -92,10 +96,45 @@ def evaluate(
         "level": config.level,
         "nlu_error": config.nlu_error,
         "user_text": config.user_text,
+        "coherence": None
+        if scorer is None
+        else (config.coherence if config.coherence != "auto" else COHERENCE),
         "schemas": [s.service for s in schemas],
         "stages": dict(agent.names),
     }
-    return EvalResult(metrics, kept, scores, kept_scores)
+    return EvalResult(metrics, kept, scores, [scores[i] for i in kept_at])
+
+
+COHERENCE = "coherence-bert"
+
+
+def _coherence_scorer(config: EvalConfig) -> Any:
+    """The scorer a text-level run uses: the named one, the committed one for "auto" (None when
+    there is none yet), or None."""
+    if config.level != "text" or not config.coherence or config.coherence == "none":
+        return None
+    from dialog.eval.coherence import CoherenceScorer
+
+    if config.coherence == "auto":
+        from dialog.paths import models_dir
+
+        if not (models_dir() / COHERENCE).exists():
+            return None
+        return CoherenceScorer.load(COHERENCE)
+    return CoherenceScorer.load(config.coherence)
+
+
+def score_coherence(scorer: Any, scores: Sequence[DialogueScore]) -> list[DialogueScore]:
+    """Each dialogue's mean coherence of its replies with what the user said before them."""
+    from dataclasses import replace
+
+    items = [(context, reply) for s in scores for context, reply in zip(s.contexts, s.texts, strict=False)]
+    values = iter(scorer.score(items))
+    out = []
+    for s in scores:
+        mine = [next(values) for _ in zip(s.contexts, s.texts, strict=False)]
+        out.append(replace(s, coherence=sum(mine) / len(mine)) if mine else s)
+    return out
 
 
 def _corpus(config: EvalConfig) -> dict[tuple[str, ...], list[str]] | None:

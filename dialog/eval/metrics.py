@@ -59,7 +59,7 @@ class DialogueScore:
     latencies_ms: tuple[float, ...]
     texts: tuple[str, ...]
     satisfaction: float | None = None  # mean over the turns of the user's satisfaction
-    contexts: tuple[str, ...] = ()  # what the user said before each reply (for coherence)
+    contexts: tuple[str, ...] = ()  # what came before each reply (for coherence)
     coherence: float | None = None  # mean over the replies, when a scorer ran
 
 
@@ -145,8 +145,19 @@ def score_dialogue(transcript: Transcript) -> DialogueScore:
         latencies_ms=tuple(t.ms for t in transcript.turns),
         texts=tuple(t.reply.text for t in transcript.turns if t.reply.text),
         satisfaction=_mean([t.satisfaction for t in transcript.turns if t.satisfaction is not None]),
-        contexts=tuple(t.user_text for t in transcript.turns if t.reply.text),
+        contexts=_contexts(transcript),
     )
+
+
+def _contexts(transcript: Transcript) -> tuple[str, ...]:
+    """Before each reply: the previous reply and the user's turn, as the coherence scorer reads them."""
+    out, previous = [], ""
+    for turn in transcript.turns:
+        if turn.reply.text:
+            head = f"system: {previous} " if previous else ""
+            out.append(f"{head}user: {turn.user_text}")
+            previous = turn.reply.text
+    return tuple(out)
 
 
 def _mean(values: Sequence[float]) -> float | None:
