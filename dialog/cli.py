@@ -388,6 +388,20 @@ def train_coherence_command(
     typer.echo(f"trained on {result['examples']} pairs; SGD dev AUC {json.dumps(result['metrics'])} -> {out}")
 
 
+@eval_app.command("report")
+def eval_report_command(
+    runs: Annotated[
+        list[Path], typer.Option("--runs", help="JSON outputs of `tod eval dialogues` (repeat).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.md and the PNGs.")],
+) -> None:
+    """One Markdown + PNG report comparing runs side by side."""
+    from dialog.eval.compare import load_runs, write_report
+
+    path = write_report(load_runs(runs), out)
+    typer.echo(f"{len(runs)} runs compared -> {path}")
+
+
 @eval_app.command("dst")
 def eval_dst_command(
     json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],

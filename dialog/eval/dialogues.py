@@ -41,9 +41,11 @@ class EvalResult:
 
     def samples(self, k: int = 3) -> list[Transcript]:
         """Failures first (the interesting ones), then successes."""
+        return [t for t, _ in self.sample_pairs(k)]
+
+    def sample_pairs(self, k: int = 3) -> list[tuple[Transcript, DialogueScore]]:
         pairs = list(zip(self.transcripts, self.kept_scores, strict=True))
-        failed = [t for t, s in pairs if not s.success]
-        return (failed + [t for t, s in pairs if s.success])[:k]
+        return ([p for p in pairs if not p[1].success] + [p for p in pairs if p[1].success])[:k]
 
 
 def evaluate(
@@ -102,7 +104,26 @@ def evaluate(
         "schemas": [s.service for s in schemas],
         "stages": dict(agent.names),
     }
-    return EvalResult(metrics, kept, scores, [scores[i] for i in kept_at])
+    result = EvalResult(metrics, kept, scores, [scores[i] for i in kept_at])
+    metrics["samples"] = [sample_record(t, s) for t, s in result.sample_pairs(2)]
+    return result
+
+
+def sample_record(transcript: Transcript, score: DialogueScore) -> dict[str, Any]:
+    """A transcript as JSON, with each reply's coherence and the user's satisfaction after it."""
+    coherence = iter(score.reply_coherence)
+    turns = []
+    for turn in transcript.turns:
+        turns.append(
+            {
+                "user": turn.user_text or " ".join(str(a) for a in turn.heard_acts),
+                "system": turn.reply.text or " ".join(str(a) for a in turn.reply.acts),
+                "coherence": next(coherence, None) if turn.reply.text else None,
+                "satisfaction": turn.satisfaction,
+            }
+        )
+    goal = [f"{t.service}.{t.intent} {dict(t.constraints)}" for t in transcript.goal.tasks]
+    return {"goal": goal, "success": score.success, "end": transcript.end_reason, "turns": turns}
 
 
 COHERENCE = "coherence-bert"
@@ -133,7 +154,7 @@ def score_coherence(scorer: Any, scores: Sequence[DialogueScore]) -> list[Dialog
     out = []
     for s in scores:
         mine = [next(values) for _ in zip(s.contexts, s.texts, strict=False)]
-        out.append(replace(s, coherence=sum(mine) / len(mine)) if mine else s)
+        out.append(replace(s, coherence=sum(mine) / len(mine), reply_coherence=tuple(mine)) if mine else s)
     return out
 
 

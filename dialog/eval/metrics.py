@@ -61,6 +61,7 @@ class DialogueScore:
     satisfaction: float | None = None  # mean over the turns of the user's satisfaction
     contexts: tuple[str, ...] = ()  # what came before each reply (for coherence)
     coherence: float | None = None  # mean over the replies, when a scorer ran
+    reply_coherence: tuple[float, ...] = ()  # each reply's, when a scorer ran
 
 
 def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:

@@ -51,3 +51,27 @@ def test_the_system_goodbye_ends_the_dialogue(form_agent, showcase) -> None:  # 
     transcript = run_dialogue(agent, user, goal, random.Random(0))
     assert transcript.turns[-1].reply.acts == (DialogueAct(ActType.GOODBYE),)
     assert transcript.end_reason in ("goal done", "system goodbye")
+
+
+def test_report_compares_runs(tmp_path, showcase) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from dialog.backend import open_backends
+    from dialog.eval.compare import load_runs, write_report
+    from dialog.eval.dialogues import EvalConfig, evaluate
+
+    schemas = list(showcase.values())
+    backends = open_backends(schemas)
+    paths = []
+    for rate in (0.0, 0.3):
+        metrics = evaluate(schemas, backends, EvalConfig(n=8, seed=2, nlu_error=rate)).metrics
+        assert metrics["satisfaction"] is not None and 0.0 <= metrics["satisfaction"] <= 1.0
+        assert metrics["samples"] and "satisfaction" in metrics["samples"][0]["turns"][0]
+        paths.append(tmp_path / f"run{rate}.json")
+        paths[-1].write_text(json.dumps(metrics))
+    runs = load_runs(paths)
+    assert [name for name, _ in runs] == ["form acts", "form acts err 0.3"]
+    report = write_report(runs, tmp_path / "report").read_text()
+    assert "| form acts err 0.3 |" in report and "## Sample transcripts" in report
+    assert (tmp_path / "report" / "bars.png").stat().st_size > 1000
+    assert (tmp_path / "report" / "error_curves.png").is_file()
