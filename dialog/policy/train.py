@@ -342,20 +342,17 @@ def plot_curves(runs: Sequence[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rates = sorted({k.split("@")[1] for r in runs for k in r["best"] if k.startswith("success@")})
-    fig, axes = plt.subplots(1, len(rates), figsize=(5 * len(rates), 3.6), squeeze=False)
-    for ax, rate in zip(axes[0], rates, strict=True):
+    panels = [(f"success@{r}", f"success, user error {r}") for r in rates]
+    panels += [(f"turns@{r}", f"turns, user error {r}") for r in rates[:1]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
         for run in runs:
-            steps = [c["steps"] for c in run["curve"]]
-            ax.plot(
-                steps,
-                [c[f"success@{rate}"] for c in run["curve"]],
-                marker=".",
-                label=f"PPO seed {run['seed']}",
-            )
-        ax.axhline(runs[0]["form"][f"success@{rate}"], color="grey", linestyle="--", label="form policy")
-        ax.set_title(f"validation success, user error {rate}")
-        ax.set_xlabel("PPO steps (after behaviour cloning)")
-        ax.set_ylabel("success")
+            steps = [c["steps"] / 1000 for c in run["curve"]]
+            ax.plot(steps, [c[key] for c in run["curve"]], marker=".", label=f"PPO seed {run['seed']}")
+        ax.axhline(runs[0]["form"][key], color="grey", linestyle="--", label="form policy")
+        ax.set_title(f"validation {title}")
+        ax.set_xlabel("thousand PPO steps (after behaviour cloning)")
+        ax.set_ylabel(key.split("@")[0])
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
