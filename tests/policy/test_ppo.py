@@ -93,8 +93,8 @@ def test_training_a_few_steps_beats_a_random_policy(tmp_path, showcase) -> None:
         schemas=[str(ROOT / "schemas/showcase/bank_transfer.yaml")],
         error_rates=[0.0],
         seeds=[0],
-        bc_dialogues=60,
-        bc_epochs=5,
+        bc_dialogues=100,
+        bc_epochs=10,
         timesteps=512,
         n_steps=256,
         batch_size=64,
@@ -112,7 +112,8 @@ def test_training_a_few_steps_beats_a_random_policy(tmp_path, showcase) -> None:
     def random_move(env, _obs):  # type: ignore[no-untyped-def]
         return rng.choice([i for i, ok in enumerate(env.action_masks()) if ok])
 
-    assert trained > rollout(env, random_move, 40, seed=2)["success"] + 0.3
+    chance = rollout(env, random_move, 40, seed=2)["success"]
+    assert trained >= 0.9 and trained > chance + 0.3, (trained, chance)
     assert (tmp_path / "policy" / "model.zip").is_file() and (tmp_path / "policy" / "curves.png").is_file()
 
 
