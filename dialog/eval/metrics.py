@@ -68,22 +68,25 @@ def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:
     return [t.reply.acts for t in transcript.turns]
 
 
-def backend_results(transcript: Transcript) -> list[BackendResult]:
-    out = []
-    for turn in transcript.turns:
-        for stage in turn.reply.trace:
-            if stage.stage == "backend" and isinstance(stage.output, BackendResult):
-                out.append(stage.output)
-    return out
-
-
 def _task_found(task: SubGoal, transcript: Transcript) -> bool:
     allowed = _allowed(task)
     if task.transactional:
-        for result in backend_results(transcript):
-            booked = result.transactional and result.success and result.call.method == task.intent
-            if booked and _matches(dict(result.call.parameters), allowed, required=False):
-                return True
+        # Booked with the user's values, and the user was told so (a booking the user never hears of
+        # is not a success: it would be made again).
+        for i, turn in enumerate(transcript.turns):
+            for stage in turn.reply.trace:
+                result = stage.output
+                if stage.stage != "backend" or not isinstance(result, BackendResult):
+                    continue
+                booked = result.transactional and result.success and result.call.method == task.intent
+                if booked and _matches(dict(result.call.parameters), allowed, required=False):
+                    told = any(
+                        a.act is A.NOTIFY_SUCCESS and a.service in (None, task.service)
+                        for later in transcript.turns[i:]
+                        for a in later.reply.acts
+                    )
+                    if told:
+                        return True
         return False
     for acts in system_acts(transcript):
         offer = {

@@ -75,6 +75,10 @@ def test_a_successful_dialogue() -> None:
     assert (score.inform_tp, score.inform_fp, score.inform_fn) == (1, 1, 0)  # the address was not asked for
     assert (score.slots_correct, score.slots_total) == (4, 4)
     assert (score.jga_correct, score.jga_total) == (3, 4)  # the last belief differs on the restaurant
+    # The same booking, but the system never tells the user it went through: not a success.
+    silent = [*turns[:3], turn([DialogueAct(A.GOODBYE)], full, said, booked)]
+    unheard = score_dialogue(Transcript(GOAL, silent, "system goodbye", user))
+    assert not unheard.success and unheard.booked is False
     metrics = aggregate([score])
     assert metrics["inform_precision"] == 0.5 and metrics["inform_recall"] == 1.0
     assert metrics["inform_f1"] == pytest.approx(2 / 3)
