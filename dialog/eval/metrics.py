@@ -193,6 +193,13 @@ def distinct_n(texts: Iterable[str], n: int) -> float | None:
     return len(set(grams)) / len(grams) if grams else None
 
 
+def repeats_ngram(text: str, n: int = 3) -> bool:
+    """Whether a reply says the same word n-gram twice ("the address is X and the address is X")."""
+    tokens = text.lower().split()
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
 def _rate(values: Sequence[bool]) -> float | None:
     return float(np.mean(values)) if values else None
 
@@ -226,6 +233,8 @@ def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
         "joint_goal_accuracy": sum(s.jga_correct for s in scores) / turns if turns else None,
         "coherence": _mean([s.coherence for s in scores if s.coherence is not None]),
         "repetition_rate": sum(s.repeated_turns for s in scores) / turns if turns else None,
+        "ngram_repetition": _rate([repeats_ngram(t) for t in texts]),
+        "turns_to_success": _mean([s.turns for s in scores if s.success]),
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),
         "satisfaction": _mean([s.satisfaction for s in scores if s.satisfaction is not None]),

@@ -152,9 +152,30 @@ def test_latency_percentiles_and_all_keys() -> None:
         "repetition_rate",
         "distinct_1",
         "distinct_2",
+        "ngram_repetition",
+        "turns_to_success",
         "satisfaction",
         "abandon_rate",
         "turn_latency_ms_p50",
         "turn_latency_ms_p99",
     ]
     assert set(keys) == set(metrics)
+
+
+def test_repeated_ngrams_and_turns_to_success() -> None:
+    from dialog.eval.metrics import repeats_ngram
+
+    assert repeats_ngram("the address is x and the address is x")
+    assert not repeats_ngram("the address is x and the phone is y")
+    assert not repeats_ngram("ok ok")  # shorter than a trigram
+    done = score_dialogue(
+        Transcript(
+            Goal(()),
+            [turn([], DialogueState(), {}, text="the address is x and the address is x")] * 3,
+            "",
+            None,
+        )
+    )
+    assert done.success  # an empty goal is met
+    metrics = aggregate([done])
+    assert metrics["ngram_repetition"] == 1.0 and metrics["turns_to_success"] == 3
