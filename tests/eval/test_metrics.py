@@ -168,14 +168,11 @@ def test_repeated_ngrams_and_turns_to_success() -> None:
     assert repeats_ngram("the address is x and the address is x")
     assert not repeats_ngram("the address is x and the phone is y")
     assert not repeats_ngram("ok ok")  # shorter than a trigram
-    done = score_dialogue(
-        Transcript(
-            Goal(()),
-            [turn([], DialogueState(), {}, text="the address is x and the address is x")] * 3,
-            "",
-            None,
-        )
-    )
-    assert done.success  # an empty goal is met
+    goal = Goal((SubGoal(S, "FindRestaurant", {"city": "Porto"}),))
+    offer = [DialogueAct(A.OFFER, "city", ("Porto",), S)]
+    said = "the address is x and the address is x"
+    turns = [turn([], DialogueState(), {}, text=said)] * 2 + [turn(offer, DialogueState(), {}, text=said)]
+    done = score_dialogue(Transcript(goal, turns, "", None))
+    assert done.success
     metrics = aggregate([done])
     assert metrics["ngram_repetition"] == 1.0 and metrics["turns_to_success"] == 3
