@@ -149,3 +149,12 @@ def test_committed_model_still_scores_on_sgd_dev(data_dir: Path) -> None:
     recorded = nlg.meta["metrics"]["sgd_dev"]
     assert scores["bleu"] >= recorded["bleu"] - 6  # a small slice varies
     assert scores["slot_error_rate"] <= 0.03
+
+
+def test_key_value_cache_gives_the_same_reply(untrained: Seq2SeqNLG) -> None:
+    batch = untrained.collate(untrained.encode([untrained.source(OFFER)[0]]))
+    untrained.model.eval()
+    with torch.inference_mode():
+        cached = untrained.model.generate(**batch, max_new_tokens=10, use_cache=True)
+        plain = untrained.model.generate(**batch, max_new_tokens=10, use_cache=False)
+    assert torch.equal(cached, plain)
