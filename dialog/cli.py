@@ -455,6 +455,38 @@ def eval_dst_command(
     )
 
 
+@app.command("bench")
+def bench_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the figures here.")],
+    agent: Annotated[str, typer.Option("--agent")] = "pipeline",
+    schemas: Annotated[
+        list[str] | None, typer.Option("--schemas", help="Schema globs (repeat or comma).")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", min=1, help="Dialogues per schema and level.")] = 20,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    nlu: Annotated[str | None, typer.Option("--nlu")] = None,
+    dst: Annotated[str | None, typer.Option("--dst")] = None,
+    policy: Annotated[str | None, typer.Option("--policy")] = None,
+    nlg: Annotated[str | None, typer.Option("--nlg")] = None,
+    db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
+) -> None:
+    """Per-stage and whole-turn latency (p50, p99), dialogues per second, peak memory."""
+    from dialog.eval.bench import bench
+
+    loaded, backends = _load(schemas or ["schemas/showcase/*.yaml"], db_dir)
+    result = bench(agent, loaded, backends, n, seed, {"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg})
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(result, indent=2) + "\n")
+    stages = ", ".join(
+        f"{k[:-7]} {result[k]:.2f}" for k in result if k.endswith("_ms_p50") and not k.startswith("turn")
+    )
+    typer.echo(
+        f"turn p50 {result['turn_ms_p50']:.1f} ms, p99 {result['turn_ms_p99']:.1f} ms ({stages}); "
+        f"{result['dialogues_per_s_acts']:.0f} dialogues/s at act level, "
+        f"{result['dialogues_per_s_text']:.1f} at text level; peak memory {result['peak_memory_mb']:.0f} MB -> {json_out}"
+    )
+
+
 @app.command("chat")
 def chat(
     agent: Annotated[str | None, typer.Option("--agent", help="Default: the best agent available.")] = None,

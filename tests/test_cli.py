@@ -152,3 +152,25 @@ def test_eval_dst_predictions_score_the_same_from_files(tmp_path: Path, data_dir
     (pred / "dialogues_001.json").write_text('[{"dialogue_id": "nope", "turns": []}]')
     result = tod("eval", "dst", "--score", str(pred), "--json", str(rescored), *common)
     assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_bench_writes_stage_latencies(tmp_path: Path, schemas_dir: Path) -> None:
+    import json
+
+    out = tmp_path / "bench.json"
+    result = tod(
+        "bench",
+        "--agent",
+        "form",
+        "--schemas",
+        f"{schemas_dir}/showcase/*.yaml",
+        "--n",
+        "2",
+        "--json",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    for key in ("turn_ms_p50", "turn_ms_p99", "nlu_ms_p50", "policy_ms_p99", "nlg_ms_p50", "dialogues_per_s"):
+        assert figures[key] >= 0
+    assert figures["turn_ms_p99"] >= figures["turn_ms_p50"] and figures["peak_memory_mb"] > 10

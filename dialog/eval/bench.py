@@ -1,0 +1,67 @@
+"""`tod bench`: how fast an agent is on this machine. Per stage and whole turn latency (p50, p99) from the
+stage traces of simulated text-level dialogues, dialogues per second at act and at text level, and the
+process's peak memory.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from dialog.agent import create_agent
+from dialog.backend import Backend
+from dialog.eval.runner import run_dialogue
+from dialog.schema import Schema
+from dialog.user.agenda import AgendaUser
+from dialog.user.goals import goal_samplers
+from dialog.user.text import UserText
+
+
+def _dialogues(
+    agent: Any, schemas: Sequence[Schema], backends: Mapping[str, Backend], n: int, seed: int, level: str
+) -> tuple[float, dict[str, list[float]]]:
+    """Seconds for ``n`` dialogues per schema, and the stage times (ms) of every turn."""
+    user = AgendaUser(schemas, backends)
+    text = UserText(schemas) if level == "text" else None
+    samplers = goal_samplers(list(schemas), backends)
+    times: dict[str, list[float]] = defaultdict(list)
+    start = time.perf_counter()
+    for schema in schemas:
+        rng = random.Random(f"{seed}:{schema.service}")
+        for _ in range(n):
+            goal = samplers[schema.service].sample(rng)
+            with backends[schema.service].sandbox():
+                transcript = run_dialogue(agent, user, goal, rng, level, None, text)  # type: ignore[arg-type]
+            for turn in transcript.turns:
+                times["turn"].append(turn.ms)
+                for stage in turn.reply.trace:
+                    times[stage.stage].append(stage.ms)
+    return time.perf_counter() - start, times
+
+
+def bench(
+    agent_name: str,
+    schemas: Sequence[Schema],
+    backends: Mapping[str, Backend],
+    n: int = 20,
+    seed: int = 0,
+    stages: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
+    agent = create_agent(agent_name, schemas, backends, **dict(stages or {}))
+    out: dict[str, Any] = {"agent": agent_name, "stages": dict(agent.names), "n_per_schema": n}
+    seconds, _ = _dialogues(agent, schemas, backends, n, seed, "acts")
+    out["dialogues_per_s_acts"] = n * len(schemas) / seconds
+    seconds, times = _dialogues(agent, schemas, backends, n, seed, "text")
+    out["dialogues_per_s"] = out["dialogues_per_s_text"] = n * len(schemas) / seconds
+    for stage, values in times.items():
+        out[f"{stage}_ms_p50"] = float(np.percentile(values, 50))
+        out[f"{stage}_ms_p99"] = float(np.percentile(values, 99))
+    out["turns"] = len(times["turn"])
+    out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
