@@ -483,7 +483,8 @@ def bench_command(
     typer.echo(
         f"turn p50 {result['turn_ms_p50']:.1f} ms, p99 {result['turn_ms_p99']:.1f} ms ({stages}); "
         f"{result['dialogues_per_s_acts']:.0f} dialogues/s at act level, "
-        f"{result['dialogues_per_s_text']:.1f} at text level; peak memory {result['peak_memory_mb']:.0f} MB -> {json_out}"
+        f"{result['dialogues_per_s_text']:.1f} at text level; "
+        f"peak memory {result['peak_memory_mb']:.0f} MB -> {json_out}"
     )
 
 
