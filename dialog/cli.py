@@ -26,6 +26,8 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(db_app, name="db")
 eval_app = typer.Typer(help="Evaluate agents and components.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+test_app = typer.Typer(help="Run conversation scripts.", no_args_is_help=True)
+app.add_typer(test_app, name="test")
 
 DataDir = Annotated[
     str | None,
@@ -486,6 +488,53 @@ def bench_command(
         f"{result['dialogues_per_s_text']:.1f} at text level; "
         f"peak memory {result['peak_memory_mb']:.0f} MB -> {json_out}"
     )
+
+
+@test_app.command("scripts")
+def test_scripts_command(
+    paths: Annotated[list[str], typer.Argument(help="Script files, directories or globs.")],
+    agent: Annotated[str, typer.Option("--agent")] = "form",
+    schemas: Annotated[
+        list[str] | None, typer.Option("--schemas", help="Schema globs (default: all).")
+    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
+) -> None:
+    """Play conversation scripts against an agent; exit 1 when any step fails."""
+    from dialog.agent import create_agent
+    from dialog.schema import expand_paths
+    from dialog.scripts import diff_lines, junit_xml, load_scripts, run_script
+    from dialog.yamlpos import YamlProblems
+
+    files = []
+    for path in expand_paths(paths):
+        files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise TodError(f"no script files match {paths}")
+    loaded_schemas, backends = _load(schemas, db_dir)
+    by_service = {s.service: s for s in loaded_schemas}
+    scripts, problems = [], []
+    for file in files:
+        try:
+            scripts += load_scripts(file, by_service)
+        except YamlProblems as exc:
+            problems += exc.problems
+    if problems:
+        raise YamlProblems(problems)
+    bot = create_agent(agent, loaded_schemas, backends)
+    results = [run_script(s, bot, by_service) for s in scripts]
+    for result in results:
+        if result.passed:
+            typer.echo(f"passed {result.file}:{result.line}: {result.name}")
+        else:
+            typer.echo("\n".join(diff_lines(result)))
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(junit_xml(results) + "\n")
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{len(results) - failed} of {len(results)} scripts passed ({agent})")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("chat")

@@ -1,0 +1,373 @@
+"""Conversation scripts: fixed, readable conversations that must keep working (like Rasa's test stories).
+
+A script file (YAML, version 1) holds one or more scripts::
+
+    version: 1
+    scripts:
+      - name: find an italian restaurant and book it
+        services: [RestaurantBooking]
+        turns:
+          - user: I'd like an italian restaurant in Porto      # words (every stage runs) ...
+            expect:
+              acts: [OFFER(restaurant_name), INFORM_COUNT]     # each must be among the system's acts
+              state: {RestaurantBooking: {city: Porto, cuisine: italian}}
+              call: FindRestaurant                             # the backend call made this turn
+              reply: (?i)il forno                              # a regular expression the reply matches
+          - acts: [AFFIRM_INTENT(intent=BookTable)]            # ... or user acts (NLU skipped)
+            expect: {acts: [REQUEST(date)], exact: true}        # exact: the system's acts are these
+
+An act is written ``ACT``, ``ACT(slot)`` or ``ACT(slot=value)`` (a value with ``|`` for several).
+Loading is strict: unknown keys, unknown services, slots, intents or act types are located errors
+(``file:line:col: message``) before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dialog.schema import Schema
+from dialog.types import ActType, DialogueAct, DialogueState
+from dialog.yamlpos import Located, Problem, YamlProblems, read_located
+
+ACT = re.compile(r"^\s*([A-Z_]+)\s*(?:\(\s*([A-Za-z0-9_]*)\s*(?:=\s*(.*?))?\s*\))?\s*$")
+USER_ACTS = {
+    "INFORM_INTENT", "NEGATE_INTENT", "AFFIRM_INTENT", "INFORM", "REQUEST", "AFFIRM", "NEGATE", "SELECT",
+    "REQUEST_ALTS", "THANK_YOU", "GOODBYE",
+}  # fmt: skip
+SERVICELESS = (ActType.GOODBYE, ActType.THANK_YOU)
+
+
+class Expect(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    acts: list[str] = Field(default_factory=list)
+    exact: bool = False
+    state: dict[str, dict[str, str]] = Field(default_factory=dict)
+    call: str | None = None
+    reply: str | None = None
+
+
+class ScriptTurn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None = None
+    acts: list[str] | None = None
+    expect: Expect = Field(default_factory=Expect)
+
+
+class Script(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    services: list[str]
+    turns: list[ScriptTurn]
+
+
+class ScriptFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    scripts: list[Script]
+
+
+@dataclass(frozen=True)
+class ActSpec:
+    """An expected act: its type, and the slot and values when given."""
+
+    act: ActType
+    slot: str | None = None
+    values: tuple[str, ...] | None = None
+
+    def matches(self, act: DialogueAct) -> bool:
+        if act.act is not self.act or (self.slot is not None and act.slot != self.slot):
+            return False
+        return self.values is None or [v.casefold() for v in act.values] == [
+            v.casefold() for v in self.values
+        ]
+
+    def __str__(self) -> str:
+        inside = (
+            ""
+            if self.slot is None
+            else self.slot + ("" if self.values is None else "=" + "|".join(self.values))
+        )
+        return f"{self.act.value}({inside})" if inside else self.act.value
+
+
+def parse_act(text: str) -> ActSpec:
+    match = ACT.match(text)
+    if match is None:
+        raise ValueError(f"cannot read the act {text!r} (write ACT, ACT(slot) or ACT(slot=value))")
+    kind, slot, value = match.groups()
+    try:
+        act = ActType(kind)
+    except ValueError:
+        known = ", ".join(a.value for a in ActType)
+        raise ValueError(f"unknown act type {kind!r} (known: {known})") from None
+    values = tuple(v.strip() for v in value.split("|")) if value is not None else None
+    return ActSpec(act, slot or None, values)
+
+
+@dataclass
+class LoadedScript:
+    script: Script
+    file: str
+    line: int
+    user_acts: list[list[ActSpec] | None]
+    expected: list[list[ActSpec]]
+
+
+def load_scripts(path: Path, schemas: Mapping[str, Schema]) -> list[LoadedScript]:
+    """Read and check a script file against the schemas; every problem located, all at once."""
+    located = read_located(path)
+    file = str(path)
+    problems: list[Problem] = []
+    try:
+        parsed = ScriptFile.model_validate(located.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            pos = located.position(loc, prefer_key=err["type"] == "extra_forbidden")
+            dotted = ".".join(str(x) for x in loc)
+            hint = " (YAML reads yes/no/on/off as true/false: quote it)" if isinstance(err.get("input"), bool) else ""
+            problems.append(Problem(file, pos.line, pos.col, f"{dotted}: {err['msg']}{hint}"))
+        raise YamlProblems(problems) from None
+    out = []
+    if parsed.version != 1:
+        problems.append(
+            _problem(located, file, ("version",), f"version {parsed.version} is not supported (1)")
+        )
+    for i, script in enumerate(parsed.scripts):
+        base: tuple[Any, ...] = ("scripts", i)
+        known = [s for s in script.services if s in schemas]
+        for j, service in enumerate(script.services):
+            if service not in schemas:
+                message = f"unknown service {service!r} (loaded: {', '.join(sorted(schemas)) or 'none'})"
+                problems.append(_problem(located, file, (*base, "services", j), message))
+        slots = {slot for s in known for slot in schemas[s].slot_names} | {"intent", "count"}
+        intents = {name for s in known for name in schemas[s].intent_names}
+        user_acts: list[list[ActSpec] | None] = []
+        expected: list[list[ActSpec]] = []
+        for t, turn in enumerate(script.turns):
+            where = (*base, "turns", t)
+            if (turn.user is None) == (turn.acts is None):
+                problems.append(
+                    _problem(located, file, where, "a turn needs either `user` (words) or `acts`")
+                )
+            specs_user = _specs(turn.acts or [], (*where, "acts"), located, file, problems, slots, intents)
+            if turn.acts is not None:
+                for k, spec in enumerate(specs_user):
+                    if spec.act.value not in USER_ACTS:
+                        problems.append(
+                            _problem(
+                                located, file, (*where, "acts", k), f"{spec.act.value} is not a user act"
+                            )
+                        )
+            user_acts.append(specs_user if turn.acts is not None else None)
+            expected.append(
+                _specs(turn.expect.acts, (*where, "expect", "acts"), located, file, problems, slots, intents)
+            )
+            for service, values in turn.expect.state.items():
+                if service not in known:
+                    problems.append(
+                        _problem(
+                            located,
+                            file,
+                            (*where, "expect", "state", service),
+                            f"unknown service {service!r}",
+                        )
+                    )
+                    continue
+                for slot in values:
+                    if slot not in schemas[service].slot_names:
+                        message = f"{service} has no slot {slot!r}"
+                        problems.append(
+                            _problem(located, file, (*where, "expect", "state", service, slot), message)
+                        )
+            if turn.expect.call is not None and turn.expect.call not in intents:
+                message = f"no intent {turn.expect.call!r} in {', '.join(known)}"
+                problems.append(_problem(located, file, (*where, "expect", "call"), message))
+            if turn.expect.reply is not None:
+                try:
+                    re.compile(turn.expect.reply)
+                except re.error as exc:
+                    problems.append(
+                        _problem(located, file, (*where, "expect", "reply"), f"bad pattern: {exc}")
+                    )
+        out.append(LoadedScript(script, file, located.position(base).line, user_acts, expected))
+    if problems:
+        raise YamlProblems(problems)
+    return out
+
+
+def _problem(located: Located, file: str, loc: tuple[Any, ...], message: str) -> Problem:
+    pos = located.position(loc)
+    return Problem(file, pos.line, pos.col, message)
+
+
+def _specs(
+    texts: Sequence[str],
+    where: tuple[Any, ...],
+    located: Located,
+    file: str,
+    problems: list[Problem],
+    slots: set[str],
+    intents: set[str],
+) -> list[ActSpec]:
+    out = []
+    for k, text in enumerate(texts):
+        try:
+            spec = parse_act(text)
+        except ValueError as exc:
+            problems.append(_problem(located, file, (*where, k), str(exc)))
+            continue
+        if spec.slot is not None and spec.slot not in slots:
+            problems.append(
+                _problem(located, file, (*where, k), f"no slot {spec.slot!r} in the script's services")
+            )
+        if spec.slot == "intent" and spec.values and not set(spec.values) <= intents:
+            problems.append(
+                _problem(located, file, (*where, k), f"no intent {spec.values[0]!r} in the services")
+            )
+        out.append(spec)
+    return out
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    turn: int
+    said: str
+    failures: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+    actual: list[str] = field(default_factory=list)
+    reply: str = ""
+
+
+@dataclass
+class ScriptResult:
+    name: str
+    file: str
+    line: int
+    steps: list[StepResult]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return all(not s.failures for s in self.steps)
+
+
+def run_script(loaded: LoadedScript, agent: Any, service_of: Mapping[str, Schema]) -> ScriptResult:
+    """Play the script's turns against the agent (in a backend sandbox) and check each expectation."""
+    import contextlib
+
+    start = time.perf_counter()
+    state = DialogueState()
+    steps = []
+    default_service = loaded.script.services[0]
+    with contextlib.ExitStack() as stack:
+        for service in loaded.script.services:
+            backend = agent.lookup.backends.get(service)
+            if backend is not None:
+                stack.enter_context(backend.sandbox())
+        for t, (turn, user_acts, expected) in enumerate(
+            zip(loaded.script.turns, loaded.user_acts, loaded.expected, strict=True)
+        ):
+            if user_acts is None:
+                said = turn.user or ""
+                reply = agent.respond(said, state)
+            else:
+                # Acts belong to the script's first service (a goodbye or thanks to none).
+                acts = tuple(
+                    DialogueAct(
+                        s.act, s.slot, s.values or (), None if s.act in SERVICELESS else default_service
+                    )
+                    for s in user_acts
+                )
+                said = " ".join(str(s) for s in user_acts)
+                reply = agent.respond_acts(acts, state)
+                text = agent.nlg.generate(reply.acts, reply.state)
+                reply = type(reply)(text, reply.state, reply.trace, reply.acts)
+            state = reply.state
+            steps.append(check(t, said, reply, turn.expect, expected))
+    return ScriptResult(loaded.script.name, loaded.file, loaded.line, steps, time.perf_counter() - start)
+
+
+def check(t: int, said: str, reply: Any, expect: Expect, expected: Sequence[ActSpec]) -> StepResult:
+    result = StepResult(
+        t, said, expected=[str(s) for s in expected], actual=[str(a) for a in reply.acts], reply=reply.text
+    )
+    for spec in expected:
+        if not any(spec.matches(a) for a in reply.acts):
+            result.failures.append(f"missing act {spec}")
+    if expect.exact:
+        for act in reply.acts:
+            if not any(spec.matches(act) for spec in expected):
+                result.failures.append(f"unexpected act {act}")
+    for service, values in expect.state.items():
+        frame = reply.state.frame(service).slot_values
+        for slot, value in values.items():
+            got = frame.get(slot, ())
+            if not got or got[0].casefold() != str(value).casefold():
+                result.failures.append(
+                    f"state {service}.{slot}: expected {value!r}, got {got[0] if got else None!r}"
+                )
+    if expect.call is not None:
+        calls = [
+            stage.output.call.method
+            for stage in reply.trace
+            if stage.stage == "backend" and stage.output is not None
+        ]
+        if expect.call not in calls:
+            result.failures.append(f"backend call {expect.call}: made {calls or 'none'}")
+    if expect.reply is not None and not re.search(expect.reply, reply.text):
+        result.failures.append(f"reply does not match /{expect.reply}/: {reply.text!r}")
+    return result
+
+
+def diff_lines(result: ScriptResult) -> list[str]:
+    """For each failing step: what was expected and what happened, side by side."""
+    lines = [f"FAILED {result.file}:{result.line}: {result.name}"]
+    for step in result.steps:
+        if not step.failures:
+            continue
+        lines.append(f"  turn {step.turn + 1}: user: {step.said}")
+        width = max([len("expected acts"), *(len(a) for a in step.expected)])
+        lines.append(f"    {'expected acts':<{width}} | actual acts")
+        for i in range(max(len(step.expected), len(step.actual))):
+            left = step.expected[i] if i < len(step.expected) else ""
+            right = step.actual[i] if i < len(step.actual) else ""
+            lines.append(f"    {left:<{width}} | {right}")
+        lines.append(f"    system said: {step.reply}")
+        lines += [f"    - {f}" for f in step.failures]
+    return lines
+
+
+def junit_xml(results: Sequence[ScriptResult]) -> str:
+    suite = ElementTree.Element(
+        "testsuite",
+        name="tod scripts",
+        tests=str(len(results)),
+        failures=str(sum(not r.passed for r in results)),
+        time=f"{sum(r.seconds for r in results):.3f}",
+    )
+    for r in results:
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=Path(r.file).stem, name=r.name, time=f"{r.seconds:.3f}"
+        )
+        if not r.passed:
+            failure = ElementTree.SubElement(
+                case, "failure", message=f"{sum(len(s.failures) for s in r.steps)} failed checks"
+            )
+            failure.text = "\n".join(diff_lines(r))
+    return ElementTree.tostring(suite, encoding="unicode")
