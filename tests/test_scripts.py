@@ -1,0 +1,131 @@
+"""Conversation scripts: located loading errors, a failing script's diff, the CLI and the shipped scripts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+from dialog.scripts import diff_lines, junit_xml, load_scripts, parse_act, run_script
+from dialog.types import ActType, DialogueAct
+from dialog.yamlpos import YamlProblems
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "script.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_acts_are_read_from_their_short_form() -> None:
+    spec = parse_act("CONFIRM(time=9 pm)")
+    assert spec.act is ActType.CONFIRM and spec.slot == "time" and spec.values == ("9 pm",)
+    assert spec.matches(DialogueAct(ActType.CONFIRM, "time", ("9 PM",), "R"))
+    assert not spec.matches(DialogueAct(ActType.CONFIRM, "date", ("9 pm",), "R"))
+    assert parse_act("REQUEST(time=09:00|14:00)").values == ("09:00", "14:00")
+    assert parse_act("GOODBYE").slot is None
+    with pytest.raises(ValueError, match="unknown act type 'OFERR'"):
+        parse_act("OFERR(city)")
+
+
+def test_loading_errors_are_located_and_all_reported(tmp_path: Path, showcase) -> None:  # type: ignore[no-untyped-def]
+    path = write(
+        tmp_path,
+        """version: 1
+scripts:
+  - name: broken
+    services: [RestaurantBooking, Nowhere]
+    turns:
+      - user: yes
+      - acts: [INFORM(colour=red)]
+        expect: {acts: [OFERR], call: FlyToMars, reply: "(unclosed"}
+      - acts: [NOTIFY_SUCCESS]
+      - expect: {state: {RestaurantBooking: {mood: happy}}}
+""",
+    )
+    with pytest.raises(YamlProblems) as caught:
+        load_scripts(path, showcase)
+    text = str(caught.value)
+    assert (
+        "script.yaml:6:15: scripts.0.turns.0.user: Input should be a valid string (YAML reads yes/no" in text
+    )
+    # Once the YAML types are right, the checks against the schemas run, every one located.
+    path.write_text(path.read_text().replace("- user: yes", "- user: 'yes'"))
+    with pytest.raises(YamlProblems) as caught:
+        load_scripts(path, showcase)
+    lines = str(caught.value).splitlines()
+    expected = [
+        ":4:35: unknown service 'Nowhere'",
+        ":7:16: no slot 'colour' in the script's services",
+        ":8:25: unknown act type 'OFERR'",
+        ":8:39: no intent 'FlyToMars' in RestaurantBooking",
+        ":8:57: bad pattern",
+        ":9:16: NOTIFY_SUCCESS is not a user act",
+        ":10:9: a turn needs either `user` (words) or `acts`",
+        ":10:52: RestaurantBooking has no slot 'mood'",
+    ]
+    for fragment in expected:
+        assert any(fragment in line for line in lines), (fragment, lines)
+
+
+def test_a_failing_script_shows_expected_and_actual_side_by_side(tmp_path: Path, form_agent) -> None:  # type: ignore[no-untyped-def]
+    agent, _ = form_agent
+    path = write(
+        tmp_path,
+        """version: 1
+scripts:
+  - name: wrong on purpose
+    services: [RestaurantBooking]
+    turns:
+      - user: I'd like a cheap italian restaurant in Lisbon
+        expect:
+          acts: [OFFER(restaurant_name=Il Forno)]
+          state: {RestaurantBooking: {city: Porto}}
+          call: BookTable
+          reply: Il Forno
+""",
+    )
+    schemas = agent.policy.schemas
+    [loaded] = load_scripts(path, schemas)
+    result = run_script(loaded, agent, schemas)
+    assert not result.passed
+    lines = diff_lines(result)
+    assert lines[0] == f"FAILED {path}:3: wrong on purpose"
+    assert lines[2].split("|")[0].strip() == "expected acts"
+    assert "OFFER(restaurant_name=Il Forno)" in lines[3] and "OFFER(restaurant_name=Casa Nonna)" in lines[3]
+    failures = [line.strip() for line in lines if line.strip().startswith("- ")]
+    assert failures == [
+        "- missing act OFFER(restaurant_name=Il Forno)",
+        "- state RestaurantBooking.city: expected 'Porto', got 'Lisbon'",
+        "- backend call BookTable: made ['FindRestaurant']",
+        "- reply does not match /Il Forno/: 'How about Casa Nonna? It is a cheap italian place in Lisbon. Restaurants that match: 1.'",
+    ]
+    suite = ElementTree.fromstring(junit_xml([result]))
+    assert suite.get("failures") == "1" and suite.find("testcase/failure") is not None
+
+
+def test_cli_runs_the_shipped_scripts_and_fails_on_a_broken_one(tmp_path: Path) -> None:
+    def tod(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "dialog.cli", *args], capture_output=True, text=True, cwd=ROOT
+        )
+
+    showcase = str(ROOT / "schemas/showcase/*.yaml")
+    junit = tmp_path / "junit.xml"
+    result = tod(
+        "test", "scripts", str(ROOT / "data/scripts/showcase"), "--schemas", showcase, "--junit", str(junit)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "9 of 9 scripts passed (form)" in result.stdout
+    assert ElementTree.parse(junit).getroot().get("tests") == "9"
+    broken = write(
+        tmp_path,
+        "version: 1\nscripts:\n  - name: x\n    services: [RestaurantBooking]\n    turns:\n      - acts: [GOODBYE]\n        expect: {acts: [OFFER]}\n",
+    )
+    result = tod("test", "scripts", str(broken), "--schemas", showcase)
+    assert result.returncode == 1 and "0 of 1 scripts passed" in result.stdout
