@@ -173,6 +173,9 @@ def eval_dialogues(
         str,
         typer.Option("--coherence", help="Scorer of text-level replies: auto (committed), a model, or none."),
     ] = "auto",
+    goals: Annotated[
+        Path | None, typer.Option("--goals", help="A YAML file of fixed user goals, each played once.")
+    ] = None,
     quiet: Quiet = False,
 ) -> None:
     """Simulated dialogues against the agenda user; task, state and quality metrics as JSON."""
@@ -194,8 +197,13 @@ def eval_dialogues(
         data_dir=data_dir,
         coherence=coherence,
     )
+    scripted = None
+    if goals is not None:
+        from dialog.user.scripted import load_goals
+
+        scripted = load_goals(goals, {s.service: s for s in loaded})
     with _progress_bar(quiet, "dialogues") as advance:
-        result = evaluate(loaded, backends, config, progress=advance)
+        result = evaluate(loaded, backends, config, progress=advance, goals=scripted)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result.metrics, indent=2) + "\n")
     if report is not None:

@@ -137,7 +137,11 @@ def load_scripts(path: Path, schemas: Mapping[str, Schema]) -> list[LoadedScript
             loc = tuple(err["loc"])
             pos = located.position(loc, prefer_key=err["type"] == "extra_forbidden")
             dotted = ".".join(str(x) for x in loc)
-            hint = " (YAML reads yes/no/on/off as true/false: quote it)" if isinstance(err.get("input"), bool) else ""
+            hint = (
+                " (YAML reads yes/no/on/off as true/false: quote it)"
+                if isinstance(err.get("input"), bool)
+                else ""
+            )
             problems.append(Problem(file, pos.line, pos.col, f"{dotted}: {err['msg']}{hint}"))
         raise YamlProblems(problems) from None
     out = []

@@ -387,8 +387,13 @@ class SubGoal:
     alternatives: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     from_offer: tuple[str, ...] = ()
     transactional: bool = False
+    changes: Mapping[int, Mapping[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    """Changes of mind: at the user's n-th turn of the dialogue (0-based), these new values."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "changes", MappingProxyType({int(k): dict(v) for k, v in self.changes.items()})
+        )
         object.__setattr__(self, "constraints", MappingProxyType(dict(self.constraints)))
         object.__setattr__(self, "requests", tuple(self.requests))
         object.__setattr__(self, "alternatives", MappingProxyType(dict(self.alternatives)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dialog.schema import Schema
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel
 from dialog.user.goals import GoalSampler
+from dialog.user.scripted import ScriptedGoal
 from dialog.user.text import UserText
 
 
@@ -55,8 +57,10 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     keep_transcripts: int = 5,
     agent: PipelineAgent | None = None,
+    goals: Sequence[ScriptedGoal] | None = None,
 ) -> EvalResult:
     """Run ``config.n`` dialogues for every schema that admits a goal; reproducible from the seed.
+    With ``goals`` (a scripted user's fixed goals), play each of them once instead of sampling.
 
     Each dialogue runs in a backend sandbox, so bookings made by one do not change the next.
     """
@@ -65,12 +69,26 @@ def evaluate(
     user = AgendaUser(schemas, backends)
     errors = ErrorModel(config.nlu_error, schemas, backends, config.seed) if config.nlu_error > 0 else None
     text = UserText(schemas, _corpus(config)) if config.level == "text" else None
-    samplers = {s.service: GoalSampler(s, backends[s.service]) for s in schemas}
     scores: list[DialogueScore] = []
     kept: list[Transcript] = []
     kept_at: list[int] = []
+    for i, scripted in enumerate(goals or ()):
+        rng = random.Random(f"{config.seed}:{scripted.seed}")
+        with contextlib.ExitStack() as stack:
+            for service in scripted.goal.services:
+                stack.enter_context(backends[service].sandbox())
+            transcript = run_dialogue(
+                agent, user, scripted.goal, rng, config.level, errors, text, config.max_turns
+            )
+        scores.append(score_dialogue(transcript))
+        if i < keep_transcripts:
+            kept.append(transcript)
+            kept_at.append(len(scores) - 1)
+        if progress is not None:
+            progress(i + 1, len(goals or ()))
+    samplers = {s.service: GoalSampler(s, backends[s.service]) for s in schemas} if goals is None else {}
     total = config.n * len(schemas)
-    for k, schema in enumerate(schemas):
+    for k, schema in enumerate(schemas if goals is None else ()):
         # One RNG per schema, derived from the seed, so adding a schema does not change the others.
         rng = random.Random(f"{config.seed}:{schema.service}")
         backend = backends[schema.service]
@@ -98,6 +116,7 @@ def evaluate(
         "level": config.level,
         "nlu_error": config.nlu_error,
         "user_text": config.user_text,
+        "goals": [g.name for g in goals] if goals is not None else None,
         "coherence": None
         if scorer is None
         else (config.coherence if config.coherence != "auto" else COHERENCE),

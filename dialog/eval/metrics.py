@@ -20,10 +20,13 @@ def _norm(value: str) -> str:
 
 
 def _allowed(task: SubGoal) -> dict[str, set[str]]:
-    """Each constraint's acceptable values: the first choice or its alternative."""
+    """Each constraint's acceptable values: the first choice or its alternative; after a change of
+    mind, only the value the user changed to."""
     allowed = {s: {_norm(v)} for s, v in task.constraints.items()}
     for slot, value in task.alternatives.items():
         allowed.setdefault(slot, set()).add(_norm(value))
+    for _turn, values in sorted(task.changes.items()):
+        allowed.update({s: {_norm(v)} for s, v in values.items()})
     return allowed
 
 

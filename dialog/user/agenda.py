@@ -41,6 +41,7 @@ class UserState:
     last_system: tuple[DialogueAct, ...] = ()
     misunderstandings: int = 0
     repeats: int = 0
+    turns: int = 1  # user turns so far (the opening is the first)
     done: bool = False
     abandoned: bool = False
     end_reason: str = ""
@@ -123,6 +124,10 @@ class AgendaUser:
             if A.REQ_MORE in kinds:
                 return user, self._say(user, [DialogueAct(A.NEGATE), DialogueAct(A.THANK_YOU)])
             return user, self._end(user, "goal done")
+        changed = self._change_mind(user)
+        user.turns += 1
+        if changed:  # a change of mind comes first: whatever the system said is about the old wish
+            return user, self._say(user, changed)
         acts = self._react(user, task, system, kinds, rng)
         if user.done:
             return user, acts
@@ -184,6 +189,16 @@ class AgendaUser:
                 return [*acts, *self._advance(user, rng, affirm=True)]
             acts.append(DialogueAct(A.NEGATE_INTENT, "intent", intent_offer.values, service))
         return acts
+
+    def _change_mind(self, user: UserState) -> list[DialogueAct]:
+        """A scripted change of mind due at this turn: new constraint values, said at once."""
+        task = user.current
+        if task is None or user.turns not in task.changes:
+            return []
+        new = task.changes[user.turns]
+        user.constraints[user.task].update(new)
+        user.found[user.task] = False
+        return [DialogueAct(A.INFORM, slot, (value,), task.service) for slot, value in new.items()]
 
     def _was_told(self, user: UserState, task: SubGoal, wrong: Mapping[str, str]) -> int:
         """1 when the system got wrong something the user had said (not what it never mentioned)."""
