@@ -375,3 +375,34 @@ def junit_xml(results: Sequence[ScriptResult]) -> str:
             )
             failure.text = "\n".join(diff_lines(r))
     return ElementTree.tostring(suite, encoding="unicode")
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+def record(state: DialogueState, name: str, services: Sequence[str] | None = None) -> str:
+    """A conversation held (e.g. in the app) as a script: each user turn's words, with the acts the
+    system answered (and its backend call) as the expectations, to edit before saving."""
+    import yaml
+
+    from dialog.types import Speaker
+
+    turns: list[dict[str, Any]] = []
+    history = state.history
+    for i, turn in enumerate(history):
+        if turn.speaker is not Speaker.USER:
+            continue
+        answer = history[i + 1] if i + 1 < len(history) else None
+        expect: dict[str, Any] = {}
+        if answer is not None:
+            expect["acts"] = [str(a) for a in answer.acts]
+            calls = [f.service_call.method for f in answer.frames if f.service_call is not None]
+            if calls:
+                expect["call"] = calls[0]
+        entry: dict[str, Any] = {"user": turn.utterance}
+        if expect:
+            entry["expect"] = expect
+        turns.append(entry)
+    used = list(services or dict.fromkeys(f.service for t in history for f in t.frames if f.service))
+    document = {"version": 1, "scripts": [{"name": name, "services": used, "turns": turns}]}
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)

@@ -109,7 +109,12 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
                         undo = gr.Button("Undo last turn")
                         reset = gr.Button("Reset")
                         export = gr.Button("Download as SGD JSON")
+                        as_script = gr.Button("Save as script", elem_id="as-script")
                     exported = gr.File(label="Conversation (SGD JSON)", visible=True)
+                    with gr.Accordion("Conversation script (edit, then check and download)", open=False):
+                        script_text = gr.Code(language="yaml", interactive=True, elem_id="script")
+                        check_script = gr.Button("Check and download", elem_id="check-script")
+                        script_file = gr.File(label="Script (YAML)")
                     with gr.Accordion("Generator settings", open=False):
                         beams = gr.Slider(1, 8, value=1, step=1, label="Beams")
                         sample = gr.Checkbox(False, label="Sample")
@@ -209,6 +214,28 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
                 return str(path)
 
             export.click(export_chat, [conversation], [exported], api_name="export")
+
+            def record_chat(conv, services_chosen):
+                from dialog.scripts import record
+
+                conv = _conversation(conv, assistant)
+                return record(conv.state, f"recorded conversation {conv.id}", services_chosen or None)
+
+            as_script.click(record_chat, [conversation, chosen], [script_text], api_name="record_script")
+
+            def save_script(text):
+                from dialog.scripts import load_scripts
+                from dialog.yamlpos import YamlProblems
+
+                path = Path(tempfile.mkdtemp(prefix="tod-")) / "conversation_script.yaml"
+                path.write_text(text or "", encoding="utf-8")
+                try:
+                    load_scripts(path, dict(assistant.schemas))
+                except YamlProblems as exc:
+                    raise gr.Error(render_problems(text or "", exc.problems)) from None
+                return str(path)
+
+            check_script.click(save_script, [script_text], [script_file], api_name="save_script")
 
         with gr.Tab("Schema"):
             with gr.Row():

@@ -65,6 +65,19 @@ def test_undo_reset_and_export(app_url: str, tmp_path: Path) -> None:
     assert len(fresh[0]) == 2
 
 
+def test_a_conversation_is_saved_as_a_script(app_url: str) -> None:
+    client = Client(app_url, verbose=False)
+    say(client, "I'd like a cheap italian restaurant in Lisbon")
+    say(client, "what is their phone number?")
+    text = client.predict(SHOWCASE, api_name="/record_script")
+    assert "user: I'd like a cheap italian restaurant in Lisbon" in text and "call: FindRestaurant" in text
+    edited = text.replace("INFORM(phone_number=", "INFORM(phone_numbr=")  # a typo made while editing
+    with pytest.raises(Exception, match=r"no slot (&#x27;|')phone_numbr"):
+        client.predict(edited, api_name="/save_script")
+    saved = client.predict(text, api_name="/save_script")
+    assert Path(saved).read_text() == text
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "   ", "x" * 20000, "東京で寿司", "🙂🙂", "'; DROP TABLE t_restaurants; --", "{restaurant_name}{0}",
