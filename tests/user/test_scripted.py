@@ -13,7 +13,7 @@ from dialog.user.scripted import load_goals
 from dialog.yamlpos import YamlProblems
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "data/scripts/showcase/goals.yaml"
+SHIPPED = ROOT / "data/goals/showcase.yaml"
 
 
 def test_shipped_goals_replay_the_same_way_every_time(showcase) -> None:  # type: ignore[no-untyped-def]
