@@ -507,6 +507,10 @@ def test_scripts_command(
     ] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
     db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
+    nlu: Annotated[str | None, typer.Option("--nlu")] = None,
+    dst: Annotated[str | None, typer.Option("--dst")] = None,
+    policy: Annotated[str | None, typer.Option("--policy")] = None,
+    nlg: Annotated[str | None, typer.Option("--nlg")] = None,
 ) -> None:
     """Play conversation scripts against an agent; exit 1 when any step fails."""
     from dialog.agent import create_agent
@@ -529,7 +533,7 @@ def test_scripts_command(
             problems += exc.problems
     if problems:
         raise YamlProblems(problems)
-    bot = create_agent(agent, loaded_schemas, backends)
+    bot = create_agent(agent, loaded_schemas, backends, nlu=nlu, dst=dst, policy=policy, nlg=nlg)
     results = [run_script(s, bot, by_service) for s in scripts]
     for result in results:
         if result.passed:
@@ -540,7 +544,8 @@ def test_scripts_command(
         junit.parent.mkdir(parents=True, exist_ok=True)
         junit.write_text(junit_xml(results) + "\n")
     failed = sum(not r.passed for r in results)
-    typer.echo(f"{len(results) - failed} of {len(results)} scripts passed ({agent})")
+    names = ", ".join(f"{k} {v}" for k, v in bot.names.items())
+    typer.echo(f"{len(results) - failed} of {len(results)} scripts passed ({agent}: {names})")
     if failed:
         raise typer.Exit(1)
 
