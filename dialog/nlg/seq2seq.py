@@ -372,7 +372,8 @@ class Seq2SeqNLG:
         (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | Path) -> Seq2SeqNLG:
+    def load(cls, path: str | Path, merge: bool = True) -> Seq2SeqNLG:
+        """A saved model; ``merge=False`` keeps the adapters apart, to train further."""
         from safetensors.torch import load_file
 
         from dialog.artifacts import resolve
@@ -399,7 +400,8 @@ class Seq2SeqNLG:
         if missing:
             raise TodError(f"{weights}: weights do not fit the model (missing {sorted(missing)[:3]})")
         model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
-        merge_adapters(model)
+        if merge:
+            merge_adapters(model)
         return cls(model, config, meta)
 
 

@@ -36,6 +36,7 @@ class NLGTrainSpec(BaseModel):
     max_minutes: float = 0.0
     eval_every: int = 0
     threads: int = 0
+    resume: str | None = Field(default=None, description="A saved model to train further.")
 
 
 def load_spec(path: Path | None) -> NLGTrainSpec:
@@ -81,9 +82,10 @@ def train_nlg(spec: NLGTrainSpec, out: Path, data_dir: str | None, progress: boo
     config = NLGConfig(
         decoder_layers=spec.decoder_layers, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha
     )
-    nlg = Seq2SeqNLG.from_config(config).with_schemas(
-        sgd_schemas(data_dir, "train") + sgd_schemas(data_dir, "dev")
-    )
+    made = Seq2SeqNLG.load(spec.resume, merge=False) if spec.resume else Seq2SeqNLG.from_config(config)
+    if spec.resume:
+        made.meta = {"resumed_from": {"path": spec.resume, "training": made.meta.get("training")}}
+    nlg = made.with_schemas(sgd_schemas(data_dir, "train") + sgd_schemas(data_dir, "dev"))
     pairs = list(nlg_pairs(load_dialogues(data_dir, "train")))
     if spec.train_pairs and len(pairs) > spec.train_pairs:
         pairs = rng.sample(pairs, spec.train_pairs)
