@@ -1,0 +1,90 @@
+"""Every agent side by side, in one command: `tod eval dialogues` for each agent (and error rate), then
+`tod eval report` over the runs.
+
+    python bench/report_all.py --total 500 --seed 1 --out docs/runs/report_all
+
+The schemas are the showcase services and the 8 SGD dev services unseen in training; ``--total``
+dialogues per run are spread evenly over them. Runs: the form agent at act level (no error and 20 %
+user error), the form policy and the PPO policy at act level with 20 % error, and at text level the
+rule pipeline (`form`), the BERT pipeline (BERT NLU) with the form and with the PPO policy, and the
+BERT pipeline with the Transformer NLG when it is trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from dialog.agent import create_agent
+from dialog.backend import open_backends
+from dialog.eval.compare import load_runs, write_report
+from dialog.eval.dialogues import EvalConfig, evaluate
+from dialog.paths import models_dir, project_root
+from dialog.registry import load_builtins
+from dialog.schema import expand_paths, load_schemas
+
+HELD_OUT_SGD = (
+    "Alarm_1",
+    "Banks_2",
+    "Flights_3",
+    "Hotels_4",
+    "Media_2",
+    "Movies_2",
+    "Restaurants_2",
+    "Services_4",
+)
+
+RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
+    # (file name, agent, stage overrides, level, user error rate)
+    ("form_acts", "form", {}, "acts", 0.0),
+    ("form_acts_err20", "form", {}, "acts", 0.2),
+    ("ppo_acts_err20", "form", {"policy": "ppo"}, "acts", 0.2),
+    ("form_text", "form", {}, "text", 0.0),
+    ("pipeline_text", "pipeline", {}, "text", 0.0),
+    ("pipeline_ppo_text", "pipeline", {"policy": "ppo"}, "text", 0.0),
+    ("pipeline_ppo_seq2seq_text", "pipeline", {"policy": "ppo", "nlg": "seq2seq"}, "text", 0.0),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--total", type=int, default=500, help="dialogues per run, over all schemas")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("docs/runs/report_all"))
+    parser.add_argument("--only", default="", help="comma-separated run names (default: all available)")
+    args = parser.parse_args()
+    load_builtins()
+    paths = ["schemas/showcase/*.yaml", *[f"schemas/sgd/{s}.yaml" for s in HELD_OUT_SGD]]
+    schemas = load_schemas(expand_paths([str(project_root() / p) for p in paths]))
+    backends = open_backends(schemas)
+    n = max(1, round(args.total / len(schemas)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = []
+    start = time.perf_counter()
+    wanted = set(filter(None, args.only.split(",")))
+    for name, agent_name, stages, level, rate in RUNS:
+        if wanted and name not in wanted:
+            continue
+        if stages.get("nlg") == "seq2seq" and not (models_dir() / "nlg-seq2seq").exists():
+            print(f"skip {name}: no trained NLG committed")
+            continue
+        t0 = time.perf_counter()
+        agent = create_agent(agent_name, schemas, backends, **stages)
+        config = EvalConfig(agent=agent_name, n=n, seed=args.seed, level=level, nlu_error=rate, stages=stages)  # type: ignore[arg-type]
+        metrics = evaluate(schemas, backends, config, agent=agent).metrics
+        path = args.out / f"{name}.json"
+        path.write_text(json.dumps(metrics, indent=1) + "\n")
+        written.append(path)
+        print(
+            f"{name}: {metrics['n_dialogues']} dialogues, success {metrics['success_rate']:.3f}, "
+            f"coherence {metrics['coherence']}, ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
+    report = write_report(load_runs(written), args.out)
+    print(f"{len(written)} runs in {(time.perf_counter() - start) / 60:.1f} min -> {report}")
+
+
+if __name__ == "__main__":
+    main()
