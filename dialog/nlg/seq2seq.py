@@ -189,6 +189,75 @@ class Network(nn.Module):
         )
 
 
+# --- slot-constrained decoding ---------------------------------------------------------------
+
+
+class SlotConstraint:
+    """A logits processor that makes each reply say every placeholder of its acts exactly once and
+    no other: inside ``[`` only the token paths of the placeholders still due are allowed, ``[`` is
+    barred once none is due, and the end of the reply is barred while one is. A finite-state
+    machine over token ids, per row of the batch (rows of one item share its placeholders)."""
+
+    def __init__(
+        self, tokenizer: Any, expected: Sequence[Sequence[str]], group: int, max_new_tokens: int = 64
+    ) -> None:
+        self.max_new_tokens = max_new_tokens
+        self.open = tokenizer.convert_tokens_to_ids("[")
+        self.eos = tokenizer.sep_token_id
+        self.group = max(1, group)
+        self.paths = [
+            {
+                slot: tuple(tokenizer(placeholder(slot), add_special_tokens=False)["input_ids"])
+                for slot in slots
+            }
+            for slots in expected
+        ]
+
+    def _due(
+        self, row: Sequence[int], paths: Mapping[str, tuple[int, ...]]
+    ) -> tuple[set[str], tuple[int, ...]]:
+        """The placeholders not said yet, and the tokens of the placeholder being written (if any)."""
+        said: set[str] = set()
+        current: list[int] | None = None
+        for token in row:
+            if token == self.open:
+                current = [token]
+            elif current is not None:
+                current.append(token)
+                for slot, path in paths.items():
+                    if tuple(current) == path:
+                        said.add(slot)
+                        current = None
+                        break
+                else:
+                    if not any(path[: len(current)] == tuple(current) for path in paths.values()):
+                        current = None
+        return set(paths) - said, tuple(current or ())
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        banned = torch.zeros_like(scores, dtype=torch.bool)
+        for r, row in enumerate(input_ids.tolist()):
+            paths = self.paths[min(r // self.group, len(self.paths) - 1)]
+            due, current = self._due(row[1:], paths)
+            if current:
+                allowed = {
+                    p[len(current)] for s, p in paths.items() if s in due and p[: len(current)] == current
+                }
+                keep = torch.zeros(scores.shape[1], dtype=torch.bool)
+                keep[list(allowed)] = True
+                banned[r] = ~keep
+                continue
+            if not due:
+                banned[r, self.open] = True
+            else:
+                banned[r, self.eos] = True
+                # Too few tokens left for what is due: start the next placeholder now.
+                if len(row) - 1 + sum(len(paths[s]) for s in due) >= self.max_new_tokens - 1:
+                    banned[r] = True
+                    banned[r, self.open] = False
+        return scores.masked_fill(banned, float("-inf"))
+
+
 # --- the component ---------------------------------------------------------------------------
 
 
@@ -226,6 +295,7 @@ class Seq2SeqNLG:
         self.meta = meta or {}
         self.tokenizer = load_tokenizer()
         self.template = TemplateNLG([])
+        self.constrain = True  # slot-constrained decoding (see SlotConstraint)
 
     @classmethod
     def from_config(cls, config: NLGConfig) -> Seq2SeqNLG:
@@ -272,7 +342,14 @@ class Seq2SeqNLG:
 
     # --- generating -----------------------------------------------------------------------
 
-    def _decode(self, sources: Sequence[str], settings: GenerationSettings, n: int) -> list[list[str]]:
+    def _decode(
+        self,
+        sources: Sequence[str],
+        settings: GenerationSettings,
+        n: int,
+        slots: Sequence[Sequence[str]] | None = None,
+    ) -> list[list[str]]:
+        """``n`` replies per source; with ``slots``, each says exactly those placeholders."""
         batch = self.collate(self.encode(sources))
         beams = max(settings.num_beams, n)
         kwargs: dict[str, Any] = {
@@ -289,6 +366,12 @@ class Seq2SeqNLG:
             )
         if settings.logit_bias:
             kwargs["sequence_bias"] = self._sequence_bias(dict(settings.logit_bias))
+        if slots is not None:
+            from transformers import LogitsProcessorList
+
+            group = beams if beams > 1 else n
+            constraint = SlotConstraint(self.tokenizer, slots, group, self.config.max_target)
+            kwargs["logits_processor"] = LogitsProcessorList([constraint])
         self.model.eval()
         with torch.inference_mode():
             out = self.model.generate(
@@ -316,11 +399,15 @@ class Seq2SeqNLG:
         settings: GenerationSettings | None = None,
         guard: bool = True,
         beams: int = 4,
+        constrain: bool | None = None,
     ) -> list[Generation]:
-        """Replies for several act sets at once, each checked by the slot-error guard."""
+        """Replies for several act sets at once, each checked by the slot-error guard; with
+        ``constrain`` (default: the model's setting), decoding itself says each placeholder once."""
         settings = settings or GenerationSettings()
+        constrain = self.constrain if constrain is None else constrain
         prepared = [self.source(acts, state) for acts, state in items]
-        first = self._decode([s for s, _ in prepared], settings, 1)
+        expected = [list(values) for _, values in prepared] if constrain else None
+        first = self._decode([s for s, _ in prepared], settings, 1, expected)
         results = []
         for (source, values), [text] in zip(prepared, first, strict=True):
             gen = Generation("", text, source, tuple(values), *slot_errors(text, list(values)))
@@ -330,10 +417,11 @@ class Seq2SeqNLG:
             retry = [i for i, g in enumerate(results) if not g.candidates[0].ok]
             if retry:
                 beam = GenerationSettings(num_beams=beams, repetition_penalty=settings.repetition_penalty)
-                more = self._decode([results[i].source for i in retry], beam, beams)
+                wanted = [list(results[i].slots) for i in retry] if constrain else None
+                more = self._decode([results[i].source for i in retry], beam, beams, wanted)
                 for i, texts in zip(retry, more, strict=True):
-                    slots = list(results[i].slots)
-                    results[i].candidates += [Candidate(t, *slot_errors(t, slots)) for t in texts]
+                    due = list(results[i].slots)
+                    results[i].candidates += [Candidate(t, *slot_errors(t, due)) for t in texts]
         for gen, (acts, state), (_, values) in zip(results, items, prepared, strict=True):
             good = next((c for c in gen.candidates if c.ok), None) if guard else gen.candidates[0]
             if good is None:

@@ -91,11 +91,20 @@ def test_decoding_options(untrained: Seq2SeqNLG) -> None:
 
 
 def test_guard_falls_back_on_the_template_when_every_beam_errs(untrained: Seq2SeqNLG) -> None:
-    [gen] = untrained.realise([(OFFER, DialogueState())])
+    [gen] = untrained.realise([(OFFER, DialogueState())], constrain=False)
     assert gen.fallback and len(gen.candidates) == 5  # greedy, then four beams
     assert gen.text == TemplateNLG([]).generate(OFFER, DialogueState())
-    [raw] = untrained.realise([(OFFER, DialogueState())], guard=False)
+    [raw] = untrained.realise([(OFFER, DialogueState())], guard=False, constrain=False)
     assert not raw.fallback and raw.missing == 2  # an untrained decoder writes no placeholder
+
+
+def test_slot_constrained_decoding_says_each_value_once() -> None:
+    torch.manual_seed(0)
+    nlg = Seq2SeqNLG.from_config(NLGConfig(decoder_layers=1, max_target=40))
+    [gen] = nlg.realise([(OFFER, DialogueState())], guard=False, constrain=True)
+    said = gen.candidates[0].text
+    assert said.count("[restaurant_name]") == 1 and said.count("[city]") == 1 and said.count("[") == 2
+    assert "Il Forno" in gen.text and "Porto" in gen.text  # even an untrained decoder, forced
 
 
 def test_a_few_steps_teach_one_pair(tmp_path: Path) -> None:
