@@ -155,7 +155,7 @@ def test_committed_model_still_scores_on_sgd_dev(data_dir: Path) -> None:
     pairs = [p for p in nlg_pairs(load_dialogues(data_dir, "dev")) if p.acts]
     sample = random.Random(0).sample(pairs, 120)
     scores = score_examples(nlg, sample)
-    recorded = nlg.meta["metrics"]["sgd_dev"]
+    recorded = next(v for k, v in nlg.meta["metrics"].items() if k.startswith("sgd_dev"))
     assert scores["bleu"] >= recorded["bleu"] - 6  # a small slice varies
     assert scores["slot_error_rate"] <= 0.03
 
