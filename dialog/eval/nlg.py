@@ -126,6 +126,7 @@ def evaluate_nlg(
     limit: int = 0,
     seed: int = 0,
     settings: GenerationSettings | None = None,
+    constrain: bool = True,
 ) -> dict[str, Any]:
     """`tod eval nlg`: the architecture's keys, for all services and under `seen` / `unseen`."""
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
@@ -135,11 +136,13 @@ def evaluate_nlg(
     schemas = read_sgd_schemas(data_dir, split)
     seen = {s.service for s in read_sgd_schemas(data_dir, "train")}
     nlg: Any = TemplateNLG(schemas) if model == "template" else Seq2SeqNLG.load(model).with_schemas(schemas)
+    if isinstance(nlg, Seq2SeqNLG):
+        nlg.constrain = constrain
     pairs = [p for p in nlg_pairs(load_dialogues(data_dir, split)) if p.acts]
     if limit and len(pairs) > limit:
         pairs = random.Random(seed).sample(pairs, limit)
     scored = realise_pairs(nlg, pairs, settings=settings)
-    out: dict[str, Any] = {"model": model, "split": split, **aggregate(scored)}
+    out: dict[str, Any] = {"model": model, "split": split, "constrained": constrain, **aggregate(scored)}
     out.update(latency(nlg, pairs, settings=settings))
     out["seen"] = aggregate([s for s in scored if s.service in seen])
     out["unseen"] = aggregate([s for s in scored if s.service not in seen])
