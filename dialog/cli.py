@@ -364,12 +364,17 @@ def eval_nlg_command(
     record: Annotated[
         bool, typer.Option("--record", help="Store the figures in the model's meta.json.")
     ] = False,
+    constrain: Annotated[
+        bool, typer.Option("--constrain/--no-constrain", help="Slot-constrained decoding (default on).")
+    ] = True,
 ) -> None:
     """BLEU and slot error rate on SGD system turns, seen and unseen services."""
     from dialog.eval.nlg import evaluate_nlg
     from dialog.types import GenerationSettings
 
-    metrics = evaluate_nlg(model, data_dir, split, limit, seed, GenerationSettings(num_beams=beams))
+    metrics = evaluate_nlg(
+        model, data_dir, split, limit, seed, GenerationSettings(num_beams=beams), constrain
+    )
     if record and model != "template":
         from dialog.eval.nlu import record_metrics
 
