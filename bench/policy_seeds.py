@@ -24,21 +24,12 @@ import matplotlib.pyplot as plt
 
 from dialog.agent import create_agent
 from dialog.backend import open_backends
+from dialog.data.sgd import UNSEEN_DEV_SERVICES
 from dialog.eval.dialogues import EvalConfig, evaluate
 from dialog.policy.ppo import PPOPolicy
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
 
-HELD_OUT_SGD = (
-    "Alarm_1",
-    "Banks_2",
-    "Flights_3",
-    "Hotels_4",
-    "Media_2",
-    "Movies_2",
-    "Restaurants_2",
-    "Services_4",
-)
 KEYS = ("success_rate", "avg_turns", "abandon_rate", "book_rate", "inform_f1")
 
 
@@ -85,7 +76,10 @@ def main() -> None:
     parser.add_argument("--figure", type=Path)
     args = parser.parse_args()
     load_builtins()
-    paths = args.schemas or ["schemas/showcase/*.yaml", *[f"schemas/sgd/{s}.yaml" for s in HELD_OUT_SGD]]
+    paths = args.schemas or [
+        "schemas/showcase/*.yaml",
+        *[f"schemas/sgd/{s}.yaml" for s in UNSEEN_DEV_SERVICES],
+    ]
     schemas = load_schemas(expand_paths(paths))
     backends = open_backends(schemas)
     seeds = sorted(args.policy.glob("seed*.zip"))

@@ -19,22 +19,13 @@ from pathlib import Path
 
 from dialog.agent import create_agent
 from dialog.backend import open_backends
+from dialog.data.sgd import UNSEEN_DEV_SERVICES
 from dialog.eval.compare import load_runs, write_report
 from dialog.eval.dialogues import EvalConfig, evaluate
 from dialog.paths import models_dir, project_root
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
 
-HELD_OUT_SGD = (
-    "Alarm_1",
-    "Banks_2",
-    "Flights_3",
-    "Hotels_4",
-    "Media_2",
-    "Movies_2",
-    "Restaurants_2",
-    "Services_4",
-)
 
 RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
     # (file name, agent, stage overrides, level, user error rate)
@@ -56,7 +47,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated run names (default: all available)")
     args = parser.parse_args()
     load_builtins()
-    paths = ["schemas/showcase/*.yaml", *[f"schemas/sgd/{s}.yaml" for s in HELD_OUT_SGD]]
+    paths = ["schemas/showcase/*.yaml", *[f"schemas/sgd/{s}.yaml" for s in UNSEEN_DEV_SERVICES]]
     schemas = load_schemas(expand_paths([str(project_root() / p) for p in paths]))
     backends = open_backends(schemas)
     n = max(1, round(args.total / len(schemas)))

@@ -23,6 +23,13 @@ SGD_SOURCE = (
 _DIALOGUE_FILE = re.compile(r"^dialogues_(\d+)\.json(\.gz)?$")
 
 
+#: The services of SGD dev that SGD train does not have (schemas/sgd holds them all): held out when a
+#: component is trained on the train services.
+UNSEEN_DEV_SERVICES = (
+    "Alarm_1", "Banks_2", "Flights_3", "Hotels_4", "Media_2", "Movies_2", "Restaurants_2", "Services_4",
+)  # fmt: skip
+
+
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
     """The data directory from the argument or ``TOD_DATA_DIR``; a clear error when there is none."""
     if data_dir is None:
