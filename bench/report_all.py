@@ -26,7 +26,6 @@ from dialog.paths import models_dir, project_root
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
 
-
 RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
     # (file name, agent, stage overrides, level, user error rate)
     ("form_acts", "form", {}, "acts", 0.0),
