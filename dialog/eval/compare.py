@@ -25,6 +25,7 @@ COLUMNS = (
     ("coherence", "coherence"),
     ("satisfaction", "satisfaction"),
     ("distinct_2", "distinct-2"),
+    ("fluency_ppl", "fluency ppl"),
     ("repetition_rate", "repetition"),
     ("abandon_rate", "abandon"),
     ("turn_latency_ms_p50", "turn p50 ms"),

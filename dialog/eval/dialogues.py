@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dialog.agent import PipelineAgent, create_agent
@@ -107,6 +107,9 @@ def evaluate(
     scorer = _coherence_scorer(config)
     if scorer is not None:
         scores = score_coherence(scorer, scores)
+    fluency = _fluency_model(config)
+    if fluency is not None:
+        scores = [replace(s, fluency_ppl=_mean_ppl(fluency, s)) if s.texts else s for s in scores]
     metrics: dict[str, Any] = aggregate(scores)
     metrics["per_schema"] = per_schema(scores)
     metrics["config"] = {
@@ -146,6 +149,35 @@ def sample_record(transcript: Transcript, score: DialogueScore) -> dict[str, Any
 
 
 COHERENCE = "coherence-bert"
+FLUENCY = "fluency-ngram/lm.json.gz"
+
+
+def _fluency_model(config: EvalConfig) -> Any:
+    """The committed fluency model for text-level runs (None at act level or when it is missing)."""
+    from dialog.paths import models_dir
+
+    path = models_dir() / FLUENCY
+    if config.level != "text" or not path.is_file():
+        return None
+    from dialog.eval.fluency import NgramLM
+
+    return NgramLM.load(path)
+
+
+def _mean_ppl(lm: Any, score: DialogueScore) -> float:
+    """The median perplexity of a dialogue's replies, their values replaced by slot placeholders."""
+    import statistics
+
+    from dialog.nlg.seq2seq import delexicalise, delexicalise_text
+
+    values = []
+    for text, acts in zip(score.texts, score.reply_acts, strict=False):
+        _, slots = delexicalise(acts)
+        plain = text
+        for slot, value in slots.items():
+            plain = delexicalise_text(plain, {slot: value}) or plain
+        values.append(lm.perplexity(plain))
+    return statistics.median(values) if values else float("nan")
 
 
 def _coherence_scorer(config: EvalConfig) -> Any:
@@ -166,8 +198,6 @@ def _coherence_scorer(config: EvalConfig) -> Any:
 
 def score_coherence(scorer: Any, scores: Sequence[DialogueScore]) -> list[DialogueScore]:
     """Each dialogue's mean coherence of its replies with what the user said before them."""
-    from dataclasses import replace
-
     items = [(context, reply) for s in scores for context, reply in zip(s.contexts, s.texts, strict=False)]
     values = iter(scorer.score(items))
     out = []

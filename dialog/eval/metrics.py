@@ -65,6 +65,8 @@ class DialogueScore:
     contexts: tuple[str, ...] = ()  # what came before each reply (for coherence)
     coherence: float | None = None  # mean over the replies, when a scorer ran
     reply_coherence: tuple[float, ...] = ()  # each reply's, when a scorer ran
+    reply_acts: tuple[tuple[DialogueAct, ...], ...] = ()  # the acts of each reply that has words
+    fluency_ppl: float | None = None  # median perplexity of the replies under the fluency model
 
 
 def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:
@@ -153,6 +155,7 @@ def score_dialogue(transcript: Transcript) -> DialogueScore:
         texts=tuple(t.reply.text for t in transcript.turns if t.reply.text),
         satisfaction=_mean([t.satisfaction for t in transcript.turns if t.satisfaction is not None]),
         contexts=_contexts(transcript),
+        reply_acts=tuple(t.reply.acts for t in transcript.turns if t.reply.text),
     )
 
 
@@ -165,6 +168,10 @@ def _contexts(transcript: Transcript) -> tuple[str, ...]:
             out.append(f"{head}user: {turn.user_text}")
             previous = turn.reply.text
     return tuple(out)
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return float(np.median(values)) if values else None
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -237,6 +244,7 @@ def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
         "coherence": _mean([s.coherence for s in scores if s.coherence is not None]),
         "repetition_rate": sum(s.repeated_turns for s in scores) / turns if turns else None,
         "ngram_repetition": _rate([repeats_ngram(t) for t in texts]),
+        "fluency_ppl": _median([s.fluency_ppl for s in scores if s.fluency_ppl is not None]),
         "turns_to_success": _mean([s.turns for s in scores if s.success]),
         "distinct_1": distinct_n(texts, 1),
         "distinct_2": distinct_n(texts, 2),

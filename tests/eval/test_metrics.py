@@ -153,6 +153,7 @@ def test_latency_percentiles_and_all_keys() -> None:
         "distinct_1",
         "distinct_2",
         "ngram_repetition",
+        "fluency_ppl",
         "turns_to_success",
         "satisfaction",
         "abandon_rate",
