@@ -74,7 +74,14 @@ def write_report(runs: Sequence[tuple[str, Mapping[str, Any]]], out: Path) -> Pa
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["# Agents compared", "", f"{len(runs)} runs of `tod eval dialogues`.", ""]
+    lines = [
+        "# Agents compared",
+        "",
+        f"{len(runs)} runs of `tod eval dialogues`. A run is named by its agent, the stages in which it "
+        "differs from the rule agent `form` (rule NLU, rule DST, form policy, template NLG), its level and "
+        "its user error rate.",
+        "",
+    ]
     lines.append("| run | dialogues | " + " | ".join(label for _, label in COLUMNS) + " |")
     lines.append("|---" * (len(COLUMNS) + 2) + "|")
     for name, m in runs:
@@ -82,7 +89,9 @@ def write_report(runs: Sequence[tuple[str, Mapping[str, Any]]], out: Path) -> Pa
         lines.append("| " + " | ".join(cells) + " |")
     # Bars: success, coherence, satisfaction per run.
     keys = [("success_rate", "success"), ("coherence", "coherence"), ("satisfaction", "satisfaction")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 0.5 * len(runs) + 2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(4 * len(keys) + 3, 0.5 * len(runs) + 2), squeeze=False, sharey=True
+    )
     for ax, (key, label) in zip(axes[0], keys, strict=True):
         values = [m.get(key) for _, m in runs]
         ax.barh([n for n, _ in runs], [v or 0.0 for v in values], color="tab:blue")
