@@ -539,7 +539,7 @@ def test_scripts_command(
     if problems:
         raise YamlProblems(problems)
     bot = create_agent(agent, loaded_schemas, backends, nlu=nlu, dst=dst, policy=policy, nlg=nlg)
-    results = [run_script(s, bot, by_service) for s in scripts]
+    results = [run_script(s, bot) for s in scripts]
     for result in results:
         if result.passed:
             typer.echo(f"passed {result.file}:{result.line}: {result.name}")

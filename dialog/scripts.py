@@ -271,7 +271,7 @@ class ScriptResult:
         return all(not s.failures for s in self.steps)
 
 
-def run_script(loaded: LoadedScript, agent: Any, service_of: Mapping[str, Schema]) -> ScriptResult:
+def run_script(loaded: LoadedScript, agent: Any) -> ScriptResult:
     """Play the script's turns against the agent (in a backend sandbox) and check each expectation."""
     import contextlib
 

@@ -92,7 +92,7 @@ scripts:
     )
     schemas = agent.policy.schemas
     [loaded] = load_scripts(path, schemas)
-    result = run_script(loaded, agent, schemas)
+    result = run_script(loaded, agent)
     assert not result.passed
     lines = diff_lines(result)
     assert lines[0] == f"FAILED {path}:3: wrong on purpose"

@@ -8,30 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dialog.errors import TodError
-from dialog.train.spec import read_spec
+from dialog.train.spec import LoopSpec, read_spec
 
 
-class DSTTrainSpec(BaseModel):
+class DSTTrainSpec(LoopSpec):
     """What `tod train dst --config FILE` reads; unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
     train_fraction: float = Field(default=1.0, description="Fraction of SGD train frames used.")
     dev_dialogues: int = Field(default=120, description="Dev dialogues tracked at each evaluation.")
-    seed: int = 0
-    epochs: float = 1.0
-    batch_size: int = 32
-    lr: float = 1e-3
-    head_lr: float = 2e-3
     max_length: int = 128
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    max_minutes: float = 0.0
     eval_every: int = 500
-    threads: int = 0
     resume: str | None = Field(default=None, description="A saved tracker to train further.")
     sgd_x_variants: list[int] = Field(
         default_factory=list,

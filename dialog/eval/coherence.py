@@ -17,33 +17,24 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from dialog import artifacts
 from dialog.encoder import add_lora, load_encoder, load_tokenizer
+from dialog.train.spec import LoopSpec
 from dialog.types import Dialogue, Speaker
 
 NEGATIVES = ("random", "same_service", "shuffled")
 
 
-class CoherenceTrainSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CoherenceTrainSpec(LoopSpec):
     train_contexts: int = 20000  # each gives the real reply and one negative
     eval_contexts: int = 300  # dev contexts for the checks during training
     dev_contexts: int = 1000  # dev contexts for the final figures (every kind of negative)
-    seed: int = 0
-    epochs: float = 1.0
-    batch_size: int = 32
-    lr: float = 1e-3
-    head_lr: float = 2e-3
     lora_rank: int = 8
     lora_alpha: int = 16
     max_length: int = 128
     eval_every: int = 400
-    max_minutes: float = 0.0
-    threads: int = 0
 
 
 @dataclass

@@ -12,30 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dialog.data.views import NLGPair
 from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG, delexicalise_text
 from dialog.schema import Schema
-from dialog.train.spec import read_spec
+from dialog.train.spec import LoopSpec, read_spec
 
 
-class NLGTrainSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NLGTrainSpec(LoopSpec):
     train_pairs: int = Field(default=40000, description="SGD train system turns sampled (0: all).")
     dev_pairs: int = 600  # for the evaluations during training
-    seed: int = 0
     epochs: float = 2.0
-    batch_size: int = 32
-    lr: float = 1e-3
     head_lr: float = 1e-3
     decoder_layers: int = 3
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    max_minutes: float = 0.0
-    eval_every: int = 0
-    threads: int = 0
     resume: str | None = Field(default=None, description="A saved model to train further.")
 
 

@@ -6,16 +6,14 @@ import random
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dialog.nlu.targets import Target
-from dialog.train.spec import read_spec
+from dialog.train.spec import LoopSpec, read_spec
 
 
-class NLUTrainSpec(BaseModel):
+class NLUTrainSpec(LoopSpec):
     """What `tod train nlu --config FILE` reads; unknown keys are errors, defaults are in code."""
-
-    model_config = ConfigDict(extra="forbid")
 
     data: Literal["snips", "atis", "sgd"] = "sgd"  # the others have defaults in Field(...) below
     sgd_train_examples: int = Field(
@@ -27,18 +25,11 @@ class NLUTrainSpec(BaseModel):
     )
     synthetic_per_schema: int = 1500
     dev_examples: int = 2000
-    seed: int = 0
     epochs: float = 3.0
-    batch_size: int = 32
-    lr: float = 1e-3
     head_lr: float = 3e-3
     max_length: int = 96
-    lora_rank: int = 16
-    lora_alpha: int = 32
     crf: bool = False
     resume: str | None = Field(default=None, description="A saved model to train further (same labels).")
-    max_minutes: float = 0.0
-    eval_every: int = 0
 
 
 def load_spec(path: Path | None) -> NLUTrainSpec:

@@ -6,11 +6,29 @@ from pathlib import Path
 from typing import TypeVar
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from dialog.errors import TodError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class LoopSpec(BaseModel):
+    """What every training config has: the loop's settings (``TrainConfig.from_spec`` reads them) and
+    the adapters' size. A component's config adds its own keys and changes defaults where it needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    epochs: float = 1.0
+    batch_size: int = 32
+    lr: float = 1e-3
+    head_lr: float = 2e-3
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    max_minutes: float = 0.0
+    eval_every: int = 0
+    threads: int = 0
 
 
 def read_spec(path: Path | None, model: type[M]) -> M:
