@@ -153,9 +153,14 @@ class PipelineAgent:
 def create_agent(
     name: str, schemas: Sequence[Schema], backends: Mapping[str, Backend], **overrides: str | None
 ) -> PipelineAgent:
-    """A named agent (``form``, ...), with any stage overridden by registry name."""
+    """A named agent (``form``, ``pipeline``, ``simpletod``), with any pipeline stage overridden by
+    registry name."""
+    if name == "simpletod":
+        from dialog.e2e.agent import create_simpletod
+
+        return create_simpletod(schemas, backends)  # type: ignore[return-value]
     if name not in AGENT_STAGES:
-        known = ", ".join(sorted(AGENT_STAGES))
+        known = ", ".join(sorted([*AGENT_STAGES, "simpletod"]))
         from dialog.errors import RegistryError
 
         raise RegistryError(f"unknown agent {name!r} (known: {known})")

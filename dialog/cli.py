@@ -348,6 +348,25 @@ def train_nlg_command(
     )
 
 
+@train_app.command("simpletod")
+def train_simpletod_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the model (adapters, meta.json).")],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the SimpleTOD language model on SGD train turns (best checkpoint by joint goal accuracy
+    on a slice of SGD dev)."""
+    from dialog.e2e.train import load_spec, train_simpletod
+
+    result = train_simpletod(load_spec(config), out, data_dir, progress=_progress(quiet))
+    best = result["history"]["best"] or {}
+    typer.echo(
+        f"trained on {result['examples']} turns in {result['history']['minutes']:.1f} min; "
+        f"best dev slice {json.dumps(best)} -> {out}"
+    )
+
+
 @eval_app.command("nlg")
 def eval_nlg_command(
     json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
@@ -431,6 +450,10 @@ def eval_dst_command(
         int | None, typer.Option("--sgd-x", min=1, max=5, help="Use SGD-X schema variant 1..5.")
     ] = None,
     quantized: Annotated[bool, typer.Option("--int8/--float", help="int8 dynamic quantization.")] = False,
+    constrain: Annotated[
+        bool,
+        typer.Option("--constrain/--no-constrain", help="simpletod: schema-constrained decoding."),
+    ] = True,
     score_dir: Annotated[
         Path | None,
         typer.Option("--score", help="Score predictions already written (SGD JSON) instead of tracking."),
@@ -447,6 +470,16 @@ def eval_dst_command(
     if score_dir is not None:
         metrics = score_predictions(score_dir, data_dir, split, sgd_x)
         model = f"predictions:{score_dir}"
+    elif _kind(model) == "simpletod":
+        from dialog.e2e.simpletod import SimpleTOD
+        from dialog.e2e.track import evaluate_simpletod_dst
+
+        if sgd_x is not None or quantized:
+            raise TodError("--sgd-x and --int8 apply to the BERT tracker, not to simpletod")
+        lm = SimpleTOD.load(model)
+        metrics = evaluate_simpletod_dst(
+            lm, data_dir, split, limit, predictions_out, _progress(quiet), constrain
+        )
     else:
         from dialog.dst.bert import BertDST
 
@@ -468,6 +501,17 @@ def eval_dst_command(
         f"(unseen {unseen if unseen is None else round(unseen, 4)}), active intent "
         f"{metrics['active_intent_accuracy']:.4f}, requested F1 {metrics['requested_slots_f1']:.4f}"
     )
+
+
+def _kind(model: str) -> str | None:
+    """The ``kind`` in a model directory's meta.json (None when there is none)."""
+    from dialog.artifacts import resolve
+
+    meta = resolve(model) / "meta.json"
+    try:
+        return str(json.loads(meta.read_text()).get("kind"))
+    except (OSError, ValueError):
+        return None
 
 
 @app.command("bench")

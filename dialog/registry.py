@@ -24,6 +24,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dialog.nlg.template",
     "dialog.nlg.seq2seq",
     "dialog.agent",
+    "dialog.e2e.agent",
     "dialog.user.agenda",
 )
 

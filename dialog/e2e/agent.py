@@ -1,0 +1,207 @@
+"""SimpleTODAgent (registry name ``simpletod``): one language model for the whole turn.
+
+The model writes the user's act types and the belief; the agent looks the belief up in the backend
+(the same lookup as the pipeline: search when the required slots are filled, execute a transaction
+after the user affirms a confirmation) and gives the model the result; the model writes the system
+actions, which the agent fills with values from the backend and the belief; the model writes the
+delexicalised reply, which the agent fills in (the template NLG answers when a value would be missing
+or invented). Each step runs under the schema's finite-state machine unless ``constrain`` is off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from dialog.agent import MAX_INPUT_CHARS, _frames
+from dialog.backend import Backend
+from dialog.e2e.constrain import ActionMachine, ResponseMachine, Vocabulary
+from dialog.e2e.format import ACTIONS, DB, RESPONSE, db_text, parse_actions, split_target
+from dialog.e2e.simpletod import Cursor, SimpleTOD
+from dialog.e2e.track import context, write_belief
+from dialog.errors import TodError
+from dialog.lookup import BackendLookup
+from dialog.nlg.seq2seq import delexicalise, lexicalise, slot_errors, tidy
+from dialog.nlg.template import TemplateNLG
+from dialog.policy.form import call_turn, current_row, offered_keys
+from dialog.registry import registry
+from dialog.schema import Schema
+from dialog.types import (
+    ActType,
+    BackendResult,
+    DialogueAct,
+    DialogueState,
+    FrameState,
+    GenerationSettings,
+    Reply,
+    Row,
+    Speaker,
+    StageTrace,
+    Turn,
+)
+
+A = ActType
+VALUED = {A.OFFER, A.INFORM, A.CONFIRM, A.INFORM_COUNT, A.OFFER_INTENT}
+
+
+class SimpleTODAgent:
+    """A sibling of ``PipelineAgent``: ``respond(text, state)`` with the same Reply and trace."""
+
+    def __init__(
+        self,
+        model: SimpleTOD,
+        schemas: Sequence[Schema],
+        backends: Mapping[str, Backend],
+        constrain: bool = True,
+    ) -> None:
+        self.model = model
+        self.schemas = {s.service: s for s in schemas}
+        self.vocab = Vocabulary(model.tokenizer, schemas)
+        self.lookup = BackendLookup(schemas, backends)
+        self.template = TemplateNLG(schemas)
+        self.constrain = constrain
+        self.names = {"agent": "simpletod", "model": str(model.meta.get("name", "simpletod"))}
+
+    def respond_acts(self, acts: tuple[DialogueAct, ...], state: DialogueState, text: str = "") -> Reply:
+        raise TodError("the simpletod agent reads text: evaluate it with --level text")
+
+    def respond(self, text: str, state: DialogueState, settings: GenerationSettings | None = None) -> Reply:
+        text = text[:MAX_INPUT_CHARS]
+        trace: list[StageTrace] = []
+        system = next((t.utterance for t in reversed(state.history) if t.speaker is Speaker.SYSTEM), "")
+        last_user = next((t for t in reversed(state.history) if t.speaker is Speaker.USER), None)
+        previous = {f.service: state.frame(f.service) for f in (last_user.frames if last_user else ())}
+        ctx = context(self.model, self.vocab, system, text, previous, state.history)
+        belief = write_belief(self.model, self.vocab, ctx, None, self.constrain)
+        trace.append(StageTrace("belief", "simpletod", belief.frames, belief.ms))
+
+        for svc, frame in belief.frames.items():
+            state = state.with_frame(svc, _merge(state.frame(svc), frame))
+        service = state.active_service
+        user_acts = tuple(DialogueAct(kind, service=service) for kind in belief.user_acts)
+        state = state.with_turn(Turn(Speaker.USER, text, _frames(user_acts, state)))
+        start = time.perf_counter()
+        state, result = self.lookup.query(state)
+        trace.append(StageTrace("backend", "sqlite", result, (time.perf_counter() - start) * 1000))
+
+        start = time.perf_counter()
+        db = db_text(result.count if result else None, bool(result and result.transactional))
+        tokens = belief.cursor.tokens
+        if tokens[-1] != self.vocab.marker[DB]:  # unconstrained: it stopped elsewhere
+            tokens = [*tokens[:-1], self.vocab.marker[DB]]
+        tokens = [*tokens, *self.vocab.ids(db), self.vocab.marker[ACTIONS]]
+        cursor = Cursor(tokens, belief.cursor.past, belief.cursor.cached)
+        machine = ActionMachine(self.vocab, service) if self.constrain else None
+        written = self.model.write(cursor, {self.vocab.marker[RESPONSE], self.vocab.eos}, machine, max_new=60)
+        raw = split_target(self.model.decode_text(written.tokens))["user_acts"]
+        schema = self.schemas.get(service or "")
+        items, _invalid = parse_actions(raw, schema)
+        acts = self._fill(items, schema, state)
+        trace.append(StageTrace("actions", "simpletod", acts, (time.perf_counter() - start) * 1000))
+
+        start = time.perf_counter()
+        reply, fallback = self._reply(acts, state, written.cursor, settings)
+        config = {"fallback": fallback, "constrained": self.constrain}
+        trace.append(StageTrace("response", "simpletod", reply, (time.perf_counter() - start) * 1000, config))
+        state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(acts, state, result)))
+        return Reply(reply, state, tuple(trace), acts)
+
+    def _reply(
+        self,
+        acts: tuple[DialogueAct, ...],
+        state: DialogueState,
+        cursor: Cursor,
+        settings: GenerationSettings | None,
+    ) -> tuple[str, bool]:
+        """The model's reply, filled in; the template's when a placeholder would be missing or invented."""
+        _, values = delexicalise(acts)
+        due = list(values)
+        tokens = cursor.tokens
+        if tokens[-1] != self.vocab.marker[RESPONSE]:
+            tokens = [*tokens[:-1], self.vocab.marker[RESPONSE]]
+        cursor = Cursor(tokens, cursor.past, cursor.cached)
+        machine = ResponseMachine(self.vocab, due) if self.constrain else None
+        written = self.model.write(cursor, {self.vocab.eos}, machine, settings, max_new=60)
+        text = tidy(self.model.decode_text(written.tokens))
+        missing, redundant = slot_errors(text, due)
+        literal = [v for a in acts if len(a.values) > 1 for v in a.values]
+        if missing or redundant or not text.strip() or any(v.lower() not in text.lower() for v in literal):
+            return self.template.generate(acts, state), True
+        return lexicalise(text, values), False
+
+    def _fill(
+        self,
+        items: Sequence[tuple[ActType, str | None, str | None]],
+        schema: Schema | None,
+        state: DialogueState,
+    ) -> tuple[DialogueAct, ...]:
+        """The written actions with their values: offers and answers from the result being talked
+        about, confirmations from the belief, the count from the search; acts without a value dropped."""
+        service = schema.service if schema else None
+        result = state.backend.get(service or "")
+        frame = state.frame(service or "")
+        row = _row(state, schema, result) if schema else None
+        out = []
+        for act, slot, intent in items:
+            values: tuple[str, ...] = ()
+            if act in VALUED and slot is not None:
+                values = _value(act, slot, intent, frame, row, result)
+                if not values:
+                    continue
+            elif act in VALUED and act is not A.OFFER_INTENT:
+                continue
+            out.append(DialogueAct(act, slot if act is not A.NOTIFY_SUCCESS else None, values, service))
+        if not out:
+            out = [DialogueAct(A.REQ_MORE, service=service)]
+        return tuple(dict.fromkeys(out))
+
+
+def _merge(old: FrameState, new: FrameState) -> FrameState:
+    """The written state, keeping the intent when the model wrote none."""
+    intent = new.active_intent if new.active_intent != "NONE" else old.active_intent
+    return FrameState(intent, new.requested_slots, new.slot_values)
+
+
+def _row(state: DialogueState, schema: Schema, result: BackendResult | None) -> Row | None:
+    """The result being talked about: the executed row, the offered one, or the next one to offer."""
+    if result is None or not result.rows:
+        return None
+    if result.transactional:
+        return result.rows[0]
+    key = schema.key_slot(result.call.method)
+    offered = offered_keys(state, schema.service, key, call_turn(state, result)) if key else []
+    user = {a.act for a in state.history[-1].acts} if state.history else set()
+    if not offered or A.REQUEST_ALTS in user or (A.NEGATE in user and offered):
+        fresh = [r for r in result.rows if key is None or r.get(key) not in offered]
+        return fresh[0] if fresh else None
+    return current_row(state, schema, result)
+
+
+def _value(
+    act: ActType,
+    slot: str,
+    intent: str | None,
+    frame: FrameState,
+    row: Row | None,
+    result: BackendResult | None,
+) -> tuple[str, ...]:
+    if act is A.OFFER_INTENT:
+        return (intent,) if intent else ()
+    if act is A.INFORM_COUNT:
+        return (str(result.count),) if result is not None and not result.transactional else ()
+    if act in (A.OFFER, A.INFORM) and row is not None and row.get(slot):
+        return (str(row[slot]),)
+    if act in (A.CONFIRM, A.INFORM) and frame.slot_values.get(slot):
+        return (frame.slot_values[slot][0],)
+    return ()
+
+
+@registry.register("agent", "simpletod")
+def create_simpletod(
+    schemas: Sequence[Schema],
+    backends: Mapping[str, Backend],
+    model: str = "simpletod",
+    **_stages: str | None,
+) -> SimpleTODAgent:
+    """The registry's ``simpletod`` agent: the committed model, for these schemas."""
+    return SimpleTODAgent(SimpleTOD.load(model), schemas, backends)

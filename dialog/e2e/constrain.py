@@ -1,0 +1,371 @@
+"""Schema-constrained decoding for SimpleTOD: finite-state machines over token ids.
+
+Each written part has its own machine. The belief machine allows, after the user act types, blocks of
+``service intent (; slot = value)* (; ? slot)* |`` in which the service, intent and slot names are the
+schemas' own, a categorical value is one of the slot's values, and a free-form value is a span of the
+context (the utterances and the previous belief) or ``dontcare``. The action machine allows items
+``act [slot [= intent]]`` with the system act types and the active service's slots; the response
+machine lets the reply say each placeholder that is due exactly once and no other.
+
+A machine's state is immutable (a tuple), ``allowed(state)`` gives the token ids that may come next
+(None: any), ``advance(state, token)`` the next state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from dialog.e2e.format import (
+    ACTIONS,
+    BELIEF,
+    DB,
+    END_BLOCK,
+    EQUALS,
+    ITEM,
+    REQUESTED,
+    RESPONSE,
+    name,
+)
+from dialog.schema import Schema
+from dialog.types import DONTCARE, SYSTEM_ACTS, USER_ACTS
+
+MAX_SPAN = 20  # tokens of a free-form value copied from the context
+
+
+@dataclass(eq=False)
+class Trie:
+    """Token paths; a node where a path ends is ``terminal`` and carries the ``label`` it spells."""
+
+    children: dict[int, Trie] = field(default_factory=dict)
+    terminal: bool = False
+    label: str | None = None
+    below: set[str] = field(default_factory=set)  # labels of the paths through this node
+
+    def add(self, ids: Sequence[int], label: str | None = None) -> None:
+        node = self
+        for token in ids:
+            if label is not None:
+                node.below.add(label)
+            node = node.children.setdefault(token, Trie())
+        node.terminal = True
+        node.label = label if label is not None else node.label
+        if label is not None:
+            node.below.add(label)
+
+    def add_spans(self, ids: Sequence[int], longest: int = MAX_SPAN) -> None:
+        """Every contiguous span of ``ids`` (up to ``longest`` tokens): each node is an end."""
+        for start in range(len(ids)):
+            node = self
+            for token in ids[start : start + longest]:
+                node = node.children.setdefault(token, Trie())
+                node.terminal = True
+
+    def walk(self, ids: Iterable[int]) -> Trie | None:
+        node: Trie | None = self
+        for token in ids:
+            node = node.children.get(token) if node is not None else None
+        return node
+
+
+class Vocabulary:
+    """Token paths of the names and markers the machines need, built once per set of schemas."""
+
+    def __init__(self, tokenizer: Any, schemas: Sequence[Schema]) -> None:
+        self.tokenizer = tokenizer
+        self.schemas = {s.service: s for s in schemas}
+        self.marker = {m: tokenizer.convert_tokens_to_ids(m) for m in (BELIEF, DB, ACTIONS, RESPONSE)}
+        self.item, self.equals, self.end_block, self.requested = (
+            self._one(t) for t in (ITEM, EQUALS, END_BLOCK, REQUESTED)
+        )
+        self.separators = {self.item, self.end_block, *self.marker.values(), tokenizer.sep_token_id}
+        self.eos = tokenizer.sep_token_id
+        self.user_acts = self.names(a.value for a in USER_ACTS)
+        self.system_acts = self.names(a.value for a in SYSTEM_ACTS)
+        self.services = self.names(self.schemas)
+        self.intents: dict[str, Trie] = {}
+        self.intent_values: dict[str, Trie] = {}
+        self.slots: dict[str, Trie] = {}
+        self.action_slots: dict[str, Trie] = {}
+        self.categorical: dict[tuple[str, str], Trie] = {}
+        # Default values of optional slots (e.g. date: today) may be in the belief without being said.
+        self.defaults = sorted(
+            {v for schema in schemas for i in schema.intents for v in i.optional_slots.values() if v}
+        )
+        for service, schema in self.schemas.items():
+            self.intents[service] = self.names([*schema.intent_names, "NONE"])
+            self.intent_values[service] = self.names(schema.intent_names)
+            self.slots[service] = self.names(schema.slot_names)
+            self.action_slots[service] = self.names([*schema.slot_names, "count", "intent"])
+            for slot in schema.slots:
+                if slot.categorical:
+                    self.categorical[service, slot.name] = self.names([*slot.values, DONTCARE])
+
+    def ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _one(self, text: str) -> int:
+        found = self.ids(text)
+        if len(found) != 1:
+            raise ValueError(f"{text!r} is not one token")
+        return found[0]
+
+    def names(self, labels: Iterable[str]) -> Trie:
+        root = Trie()
+        for label in labels:
+            ids = self.ids(name(label))
+            if ids:
+                root.add(ids, label)
+        return root
+
+    def context_values(self, segments: Sequence[Sequence[int]]) -> Trie:
+        """Free-form values the belief may write: spans of the context segments (not across the
+        belief's separators), and ``dontcare``."""
+        root = Trie()
+        for segment in segments:
+            run: list[int] = []
+            for token in [*segment, self.item]:
+                if token in self.separators or token == self.equals:
+                    root.add_spans(run)
+                    run = []
+                else:
+                    run.append(token)
+        for value in [DONTCARE, *self.defaults]:
+            root.add(self.ids(value), value)
+        return root
+
+
+# --- the machines -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class State:
+    phase: str
+    node: Trie
+    service: str | None = None
+    slot: str | None = None
+    blocks: int = 0  # belief blocks written
+    said: frozenset[str] = frozenset()  # placeholders said (response)
+
+
+class Machine:
+    """What every machine offers: the state after a token, and a mask of the logits."""
+
+    def start(self) -> State:
+        raise NotImplementedError
+
+    def allowed(self, state: State) -> set[int] | None:
+        raise NotImplementedError
+
+    def advance(self, state: State, token: int) -> State:
+        raise NotImplementedError
+
+    def banned(self, state: State) -> set[int]:
+        """Tokens barred where ``allowed`` is None (any other token may come)."""
+        return set()
+
+    def mask(self, state: State, logits: torch.Tensor) -> torch.Tensor:
+        allowed = self.allowed(state)
+        if allowed is None:
+            banned = self.banned(state)
+            if banned:
+                logits = logits.clone()
+                logits[..., list(banned)] = float("-inf")
+            return logits
+        keep = torch.full_like(logits, float("-inf"))
+        index = list(allowed)
+        keep[..., index] = logits[..., index]
+        return keep
+
+    def run(self, tokens: Iterable[int]) -> State:
+        """The state after ``tokens``; ValueError at the first token the machine does not allow."""
+        state = self.start()
+        for token in tokens:
+            allowed = self.allowed(state)
+            if (allowed is not None and token not in allowed) or token in self.banned(state):
+                raise ValueError(f"token {token} not allowed in phase {state.phase}")
+            state = self.advance(state, token)
+        return state
+
+
+class BeliefMachine(Machine):
+    """User act types, then belief blocks, then the DB marker (where the agent takes over).
+
+    ``services``: the services whose blocks must be written, in this order (as the SGD evaluation
+    gives them); None lets the model choose among all the schemas' services."""
+
+    def __init__(self, vocab: Vocabulary, values: Trie, services: Sequence[str] | None = None) -> None:
+        self.v = vocab
+        self.values = values
+        self.forced = list(services) if services is not None else None
+        self._forced_roots = [vocab.names([s]) for s in self.forced or ()]
+        self._none = Trie()  # the service root once every forced block is written
+
+    def start(self) -> State:
+        return State("acts", self.v.user_acts)
+
+    def _services(self, blocks: int) -> Trie:
+        if self.forced is None:
+            return self.v.services
+        return self._forced_roots[blocks] if blocks < len(self._forced_roots) else self._none
+
+    def _value_root(self, service: str | None, slot: str | None) -> Trie:
+        return self.v.categorical.get((service or "", slot or ""), self.values)
+
+    def allowed(self, state: State) -> set[int] | None:
+        v, node, phase = self.v, state.node, state.phase
+        out = set(node.children)
+        at_root = node is self._root(state)
+        if phase == "acts":
+            if at_root or node.terminal:
+                out.add(v.marker[BELIEF])
+            if not at_root and node.terminal:
+                out |= set(v.user_acts.children)
+        elif phase == "service":
+            if node.terminal and node.label is not None:
+                out |= set(v.intents[node.label].children)
+            if at_root and (self.forced is None or state.blocks >= len(self.forced)):
+                out.add(v.marker[DB])
+        elif phase in ("intent", "req", "value"):
+            if node.terminal and not at_root:
+                out |= {v.item, v.end_block}
+        elif phase == "item":
+            out.add(v.requested)
+        elif phase == "slot":
+            if node.terminal:
+                out.add(v.equals)
+        elif phase == "end":
+            return set()
+        return out
+
+    def _root(self, state: State) -> Trie:
+        if state.phase == "acts":
+            return self.v.user_acts
+        if state.phase == "service":
+            return self._services(state.blocks)
+        if state.phase == "value":
+            return self._value_root(state.service, state.slot)
+        if state.phase in ("item", "req", "slot"):
+            return self.v.slots.get(state.service or "", Trie())
+        return self.v.intents.get(state.service or "", Trie())
+
+    def advance(self, state: State, token: int) -> State:
+        v, node, phase = self.v, state.node, state.phase
+        child = node.children.get(token)
+        if phase == "item":
+            if token == v.requested:
+                return replace(state, phase="req", node=v.slots[state.service or ""])
+            return replace(state, phase="slot", node=_need(child))
+        if child is not None:
+            return replace(state, node=child)
+        if phase == "acts":
+            if token == v.marker[BELIEF]:
+                return State("service", self._services(0))
+            return replace(state, node=_need(v.user_acts.children.get(token)))
+        if phase == "service":
+            if token == v.marker[DB]:
+                return replace(state, phase="end")
+            service = _need_label(node)
+            return replace(
+                state, phase="intent", service=service, node=_need(v.intents[service].children.get(token))
+            )
+        if phase == "slot" and token == v.equals:
+            slot = _need_label(node)
+            return replace(state, phase="value", slot=slot, node=self._value_root(state.service, slot))
+        if token == v.item:
+            return replace(state, phase="item", slot=None, node=v.slots[state.service or ""])
+        if token == v.end_block:
+            blocks = state.blocks + 1
+            return State("service", self._services(blocks), blocks=blocks)
+        raise ValueError(f"token {token} not allowed in phase {phase}")
+
+
+class ActionMachine(Machine):
+    """``act [slot [= intent]]`` items separated by ``;``, then the response marker."""
+
+    def __init__(self, vocab: Vocabulary, service: str | None) -> None:
+        self.v = vocab
+        self.service = service if service in vocab.schemas else None
+        self.slots = vocab.action_slots.get(self.service or "", vocab.names(["count", "intent"]))
+        self.intents = vocab.intent_values.get(self.service or "", Trie())
+
+    def start(self) -> State:
+        return State("act", self.v.system_acts)
+
+    def allowed(self, state: State) -> set[int] | None:
+        v, node = self.v, state.node
+        out = set(node.children)
+        if state.phase == "end":
+            return set()
+        if node.terminal:
+            out |= {v.item, v.marker[RESPONSE]}
+            if state.phase == "act":
+                out |= set(self.slots.children)
+            if state.phase == "slot" and node.label == "intent" and self.intents.children:
+                out.add(v.equals)
+        return out
+
+    def advance(self, state: State, token: int) -> State:
+        v, node = self.v, state.node
+        child = node.children.get(token)
+        if child is not None:
+            return replace(state, node=child)
+        if token == v.marker[RESPONSE]:
+            return replace(state, phase="end")
+        if token == v.item:
+            return State("act", v.system_acts)
+        if token == v.equals:
+            return State("value", self.intents)
+        if state.phase == "act":
+            return State("slot", _need(self.slots.children.get(token)))
+        raise ValueError(f"token {token} not allowed in phase {state.phase}")
+
+
+class ResponseMachine(Machine):
+    """The reply says each due placeholder once and no other; it cannot end while one is due."""
+
+    def __init__(self, vocab: Vocabulary, due: Sequence[str]) -> None:
+        self.v = vocab
+        self.due = frozenset(due)
+        self.paths = Trie()
+        for slot in self.due:
+            self.paths.add(vocab.ids(f"[{slot}]"), slot)
+        self.open = vocab.ids("[")[0]
+
+    def start(self) -> State:
+        return State("text", self.paths)
+
+    def allowed(self, state: State) -> set[int] | None:
+        if state.phase == "text":
+            return None
+        return {t for t, c in state.node.children.items() if c.below - state.said}
+
+    def banned(self, state: State) -> set[int]:
+        if state.phase != "text":
+            return set()
+        return {self.v.eos} if self.due - state.said else {self.open}
+
+    def advance(self, state: State, token: int) -> State:
+        if state.phase == "text":
+            if token == self.open:
+                return replace(state, phase="slot", node=self.paths.children[token])
+            return state
+        child = state.node.children[token]
+        if child.terminal and child.label is not None:
+            return State("text", self.paths, said=state.said | {child.label})
+        return replace(state, node=child)
+
+
+def _need(node: Trie | None) -> Trie:
+    if node is None:
+        raise ValueError("token not allowed here")
+    return node
+
+
+def _need_label(node: Trie) -> str:
+    if node.label is None:
+        raise ValueError("a name is not finished")
+    return node.label

@@ -1,0 +1,392 @@
+"""SimpleTOD: one causal Transformer LM writes the user's act types, the belief, the system actions and
+the delexicalised reply of a turn (the format is in ``dialog.e2e.format``).
+
+The network is MiniLM turned into a left-to-right decoder (``init: minilm``: its six layers with causal
+self-attention, LoRA adapters on every projection, a new LM transform whose output is tied to the
+frozen word embeddings; a few MB saved), or a small BERT-shaped decoder trained from scratch
+(``init: scratch``, everything trained and saved) for comparison.
+
+Decoding is a plain loop over the key/value cache: greedy, sampling (top-k, top-p, temperature) or
+beam search, each optionally under a finite-state machine of ``dialog.e2e.constrain``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dialog.e2e.constrain import Machine, State
+from dialog.e2e.format import DB, MARKERS, OFFERS, USER_ACTS, Segments
+from dialog.errors import TodError
+from dialog.nlg.seq2seq import LORA_TARGETS, merge_adapters, trained_state
+from dialog.types import GenerationSettings
+
+FORMAT_VERSION = 1
+KIND = "simpletod"
+NEW_PARTS = ("cls.predictions.transform", "cls.predictions.bias")
+PART_LIMITS = {"system": 40, "user": 48, "previous": 64, "offers": 40}
+MAX_TARGET = 160
+
+
+@dataclass
+class SimpleTODConfig:
+    init: str = "minilm"  # or "scratch"
+    layers: int = 6
+    hidden: int = 256  # scratch only (MiniLM's is 384)
+    heads: int = 4  # scratch only
+    lora_rank: int = 16
+    lora_alpha: int = 32
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_tokenizer() -> Any:
+    """MiniLM's tokenizer with the format's markers as single special tokens (already in its vocab)."""
+    from dialog.encoder import load_tokenizer as base
+
+    tokenizer = base()
+    tokenizer.add_special_tokens({"additional_special_tokens": list(MARKERS)})
+    return tokenizer
+
+
+def build(config: SimpleTODConfig) -> nn.Module:
+    from transformers import BertConfig, BertLMHeadModel
+
+    from dialog.encoder import load_encoder
+
+    if config.init == "scratch":
+        base: Any = load_encoder().config
+        bert = BertConfig(
+            vocab_size=base.vocab_size,
+            hidden_size=config.hidden,
+            num_hidden_layers=config.layers,
+            num_attention_heads=config.heads,
+            intermediate_size=4 * config.hidden,
+            max_position_embeddings=512,
+            is_decoder=True,
+        )
+        model: Any = BertLMHeadModel(bert)
+        model.cls.predictions.decoder.weight = model.bert.embeddings.word_embeddings.weight
+        return model
+    if config.init != "minilm":
+        raise TodError(f"unknown init {config.init!r} (minilm or scratch)")
+    from peft import LoraConfig, inject_adapter_in_model
+
+    encoder: Any = load_encoder()
+    bert = encoder.config.__class__(**encoder.config.to_dict())
+    bert.is_decoder = True
+    bert.num_hidden_layers = config.layers
+    model = BertLMHeadModel(bert)
+    state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
+    model.bert.load_state_dict(state, strict=False)
+    model.cls.predictions.decoder.weight = model.bert.embeddings.word_embeddings.weight
+    lora = LoraConfig(
+        r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules=LORA_TARGETS
+    )
+    model = inject_adapter_in_model(lora, model)
+    for name, param in model.named_parameters():
+        param.requires_grad = "lora_" in name or any(part in name for part in NEW_PARTS)
+    return model
+
+
+class Network(nn.Module):
+    """The LM as the training loop calls it: batch in, output with ``loss`` (on the written part) out."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch: torch.Tensor) -> Any:
+        return self.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        )
+
+
+@dataclass
+class Cursor:
+    """A sequence being written: its tokens, and the key/value cache of the first ``cached`` of them."""
+
+    tokens: list[int]
+    past: Any = None
+    cached: int = 0
+
+    def pending(self) -> list[int]:
+        return self.tokens[self.cached :]
+
+
+@dataclass
+class Written:
+    """Tokens one call wrote (the last is the stop token when one was reached), its log-probability,
+    and the cursor after them."""
+
+    tokens: list[int]
+    cursor: Cursor
+    score: float = 0.0
+
+
+class SimpleTOD:
+    """Create with ``from_config`` (new) or ``load`` (trained)."""
+
+    def __init__(self, model: Any, config: SimpleTODConfig, meta: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.meta = meta or {}
+        self.tokenizer = load_tokenizer()
+        self.ids = {m: self.tokenizer.convert_tokens_to_ids(m) for m in MARKERS}
+
+    @classmethod
+    def from_config(cls, config: SimpleTODConfig) -> SimpleTOD:
+        return cls(build(config), config)
+
+    # --- sequences --------------------------------------------------------------------------
+
+    def tokens(self, text: str, limit: int, keep_end: bool = False) -> list[int]:
+        ids = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if len(ids) <= limit:
+            return ids
+        return ids[-limit:] if keep_end else ids[:limit]
+
+    def context(self, seg: Segments) -> tuple[list[int], list[list[int]]]:
+        """The context's token ids (``[CLS]`` ... ``[Q]``) and its parts (where values come from)."""
+        parts = [
+            self.tokens(seg.system, PART_LIMITS["system"], keep_end=True),
+            self.tokens(seg.user, PART_LIMITS["user"]),
+            self.tokens(seg.previous, PART_LIMITS["previous"]),
+            self.tokens(seg.offers, PART_LIMITS["offers"]),
+        ]
+        ids = [self.tokenizer.cls_token_id]
+        for marker, part in zip((*MARKERS[:3], OFFERS), parts, strict=True):
+            ids += [self.ids[marker], *part]
+        return [*ids, self.ids[USER_ACTS]], parts
+
+    def encode(self, segments: Iterable[Segments]) -> list[dict[str, Any]]:
+        """Training features: the whole sequence, loss on the written part (the backend's is given)."""
+        out = []
+        for seg in segments:
+            context, _ = self.context(seg)
+            target = [*self.tokens(seg.target(), MAX_TARGET), self.tokenizer.sep_token_id]
+            labels = [-100] * len(context) + target
+            ids = context + target
+            # The backend result is put in by the agent, not written by the model.
+            db, actions = self.ids[DB], self.ids[MARKERS[6]]
+            if db in ids and actions in ids:
+                for i in range(ids.index(db) + 1, ids.index(actions)):
+                    labels[i] = -100
+            out.append({"input_ids": ids, "labels": labels})
+        return out
+
+    @staticmethod
+    def collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.zeros((len(features), width), dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        labels = torch.full((len(features), width), -100, dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.tensor(f["input_ids"])
+            mask[i, :n] = 1
+            labels[i, :n] = torch.tensor(f["labels"])
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    def decode_text(self, tokens: Sequence[int]) -> str:
+        text = self.tokenizer.decode(list(tokens), skip_special_tokens=False)
+        text = text.replace("[SEP]", "").replace("[PAD]", "")
+        return re.sub(r"\s*_\s*", "_", text).strip()  # names: ``thank _ you`` → ``thank_you``
+
+    # --- decoding ---------------------------------------------------------------------------
+
+    def step(self, ids: Sequence[int] | torch.Tensor, past: Any) -> tuple[torch.Tensor, Any]:
+        """Logits of the next token after feeding ``ids`` on top of ``past``."""
+        from transformers import DynamicCache
+
+        tensor = ids if isinstance(ids, torch.Tensor) else torch.tensor([list(ids)])
+        past = past if past is not None else DynamicCache()
+        out = self.model(input_ids=tensor, cache=past, use_cache=True)
+        return out.logits[:, -1, :].float(), out.past_key_values
+
+    def write(
+        self,
+        cursor: Cursor,
+        stops: Iterable[int],
+        machine: Machine | None = None,
+        settings: GenerationSettings | None = None,
+        max_new: int = 80,
+        generator: torch.Generator | None = None,
+    ) -> Written:
+        """Write after ``cursor`` until a stop token (kept) or ``max_new`` tokens."""
+        settings = settings or GenerationSettings()
+        self.model.eval()
+        with torch.inference_mode():
+            if settings.num_beams > 1:
+                tokens, score = self._beam(cursor, set(stops), machine, settings, max_new)
+                return Written(tokens, Cursor([*cursor.tokens, *tokens]), score)
+            return self._sample(cursor, set(stops), machine, settings, max_new, generator)
+
+    def _sample(
+        self,
+        cursor: Cursor,
+        stops: set[int],
+        machine: Machine | None,
+        settings: GenerationSettings,
+        max_new: int,
+        generator: torch.Generator | None,
+    ) -> Written:
+        state = machine.start() if machine else None
+        logits, past = self.step(cursor.pending(), cursor.past)
+        tokens: list[int] = []
+        score = 0.0
+        for _ in range(max_new):
+            scores = self._scores(logits[0], tokens, state, machine, settings)
+            if settings.do_sample:
+                token = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=generator))
+            else:
+                token = int(scores.argmax())
+            score += float(torch.log_softmax(scores, -1)[token])
+            tokens.append(token)
+            if token in stops:
+                break
+            if machine is not None and state is not None:
+                state = machine.advance(state, token)
+            logits, past = self.step([token], past)
+        everything = [*cursor.tokens, *tokens]
+        return Written(tokens, Cursor(everything, past, len(everything) - 1), score)
+
+    def _scores(
+        self,
+        logits: torch.Tensor,
+        tokens: Sequence[int],
+        state: State | None,
+        machine: Machine | None,
+        settings: GenerationSettings,
+    ) -> torch.Tensor:
+        logits = logits.clone()
+        if settings.repetition_penalty != 1.0 and tokens:
+            seen = torch.tensor(sorted(set(tokens)))
+            picked = logits[seen]
+            logits[seen] = torch.where(
+                picked > 0, picked / settings.repetition_penalty, picked * settings.repetition_penalty
+            )
+        for word, bias in settings.logit_bias:
+            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+            if ids:
+                logits[ids[0]] += bias
+        if machine is not None and state is not None:
+            logits = machine.mask(state, logits)
+        if settings.do_sample:
+            logits = logits / max(settings.temperature, 1e-5)
+            if settings.top_k:
+                kth = torch.topk(logits, min(settings.top_k, logits.numel())).values[-1]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            if settings.top_p < 1.0:
+                probs = torch.softmax(logits, -1)
+                ordered, order = torch.sort(probs, descending=True)
+                drop = torch.cumsum(ordered, -1) - ordered > settings.top_p
+                logits[order[drop]] = float("-inf")
+        return logits
+
+    def _beam(
+        self,
+        cursor: Cursor,
+        stops: set[int],
+        machine: Machine | None,
+        settings: GenerationSettings,
+        max_new: int,
+    ) -> tuple[list[int], float]:
+        """Beam search over the cache (its rows reordered each step); scores are length-normalised."""
+        k = settings.num_beams
+        logits, past = self.step(cursor.pending(), cursor.past)
+        beams: list[tuple[list[int], float, State | None]] = [([], 0.0, machine.start() if machine else None)]
+        finished: list[tuple[list[int], float]] = []
+        for _ in range(max_new):
+            candidates = []
+            for row, (tokens, score, state) in enumerate(beams):
+                scores = torch.log_softmax(self._scores(logits[row], tokens, state, machine, settings), -1)
+                top = torch.topk(scores, min(k, scores.numel()))
+                for value, token in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                    if math.isfinite(value):
+                        candidates.append((score + value, row, token))
+            candidates.sort(key=lambda c: -c[0])
+            kept: list[tuple[list[int], float, State | None]] = []
+            rows: list[int] = []
+            for score, row, token in candidates:
+                tokens, _, state = beams[row]
+                if token in stops:
+                    finished.append(([*tokens, token], score))
+                    continue
+                next_state = machine.advance(state, token) if machine and state is not None else None
+                kept.append(([*tokens, token], score, next_state))
+                rows.append(row)
+                if len(kept) == k:
+                    break
+            best_done = max((s / len(t) for t, s in finished), default=-math.inf)
+            if not kept or (len(finished) >= k and best_done >= max(s / len(t) for t, s, _ in kept)):
+                break
+            past.reorder_cache(torch.tensor(rows, dtype=torch.long))
+            beams = kept
+            logits, past = self.step(torch.tensor([[t[-1]] for t, _, _ in beams]), past)
+        if not finished:
+            tokens, score, _ = beams[0]
+            return tokens, score
+        return max(finished, key=lambda f: f[1] / len(f[0]))
+
+    # --- saving and loading -----------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.half().contiguous() for k, v in trained_state(self.model).items()}
+        save_file(tensors, str(directory / "weights.safetensors"))
+        self.save_meta(directory)
+
+    def save_meta(self, directory: Path) -> None:
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "kind": KIND,
+            "config": self.config.to_dict(),
+            "date": datetime.now(UTC).date().isoformat(),
+            **{k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config", "date")},
+        }
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path, merge: bool = True) -> SimpleTOD:
+        from safetensors.torch import load_file
+
+        from dialog.artifacts import resolve
+
+        directory = resolve(path)
+        meta_path, weights = directory / "meta.json", directory / "weights.safetensors"
+        for needed in (meta_path, weights):
+            if not needed.is_file():
+                raise TodError(
+                    f"{needed}: missing (train one with `tod train simpletod`, or name a committed one)"
+                )
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
+                raise TodError(f"{meta_path}: not a {KIND} model of format {FORMAT_VERSION}")
+            config = SimpleTODConfig(**meta["config"])
+            tensors = load_file(str(weights))
+        except TodError:
+            raise
+        except Exception as exc:
+            raise TodError(f"{directory}: cannot read the SimpleTOD model: {exc}") from None
+        model = build(config)
+        missing = set(trained_state(model)) - set(tensors)
+        if missing:
+            raise TodError(f"{weights}: weights do not fit the model (missing {sorted(missing)[:3]})")
+        model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+        if merge and config.init == "minilm":
+            merge_adapters(model)
+        return cls(model, config, meta)

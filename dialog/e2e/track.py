@@ -1,0 +1,187 @@
+"""SimpleTOD as a state tracker: the belief part of a turn, read back into frame states, and the SGD
+evaluation of it (``tod eval dst --model simpletod``), counting what the schemas do not allow."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dialog.e2e.constrain import MAX_SPAN, BeliefMachine, Vocabulary
+from dialog.e2e.format import DB, Segments, belief_text, offers_text, parse_belief, split_target
+from dialog.e2e.simpletod import Cursor, SimpleTOD
+from dialog.schema import Schema
+from dialog.types import DONTCARE, ActType, Dialogue, FrameState, GenerationSettings, Speaker, Turn
+
+
+@dataclass
+class Belief:
+    """What the model wrote for a user turn up to the backend marker, read back."""
+
+    frames: dict[str, FrameState]
+    user_acts: list[ActType]
+    invalid: list[str]
+    cursor: Cursor
+    text: str
+    ms: float = 0.0
+
+
+@dataclass
+class Context:
+    segments: Segments
+    ids: list[int]
+    values: Mapping[str, str] = field(default_factory=dict)  # written value → text it was copied from
+    machine_values: Any = None
+
+
+def context(
+    model: SimpleTOD,
+    vocab: Vocabulary,
+    system: str,
+    user: str,
+    previous: Mapping[str, FrameState],
+    history: Sequence[Turn] = (),
+) -> Context:
+    """The turn's context; ``history`` holds the turns before it (the system's latest offer is read)."""
+    seg = Segments(system=system, user=user, previous=belief_text(previous), offers=offers_text(history))
+    ids, parts = model.context(seg)
+    kinds = (ActType.OFFER, ActType.CONFIRM)
+    offered = [v for t in history[-6:] for a in t.acts if a.act in kinds for v in a.values]
+    values: dict[str, str] = {}
+    kept = (v for f in previous.values() for vs in f.slot_values.values() for v in vs)
+    for text in (system, user, *kept, *offered):
+        values.update(_spans(model, text))
+    return Context(seg, ids, values, vocab.context_values(parts))
+
+
+def _spans(model: SimpleTOD, text: str, longest: int = MAX_SPAN) -> dict[str, str]:
+    """Each token span of ``text`` as the model would write it (decoded, lower-cased) → the original."""
+    enc = model.tokenizer(text[:2000], add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    out: dict[str, str] = {}
+    for i in range(len(ids)):
+        for j in range(i, min(len(ids), i + longest)):
+            out.setdefault(model.tokenizer.decode(ids[i : j + 1]), text[offsets[i][0] : offsets[j][1]])
+    return out
+
+
+def write_belief(
+    model: SimpleTOD,
+    vocab: Vocabulary,
+    ctx: Context,
+    services: Sequence[str] | None = None,
+    constrain: bool = True,
+    settings: GenerationSettings | None = None,
+) -> Belief:
+    """The user act types and belief for a turn; ``services`` forces the blocks (SGD evaluation)."""
+    start = time.perf_counter()
+    machine = BeliefMachine(vocab, ctx.machine_values, services) if constrain else None
+    db = vocab.marker[DB]
+    written = model.write(Cursor(ctx.ids), {db, vocab.eos}, machine, settings, max_new=120)
+    text = model.decode_text(written.tokens)
+    parts = split_target(text)
+    parsed = parse_belief(parts["belief"], vocab.schemas, ctx.values)
+    invalid = list(parsed.invalid)
+    for service, frame in parsed.frames.items():
+        schema = vocab.schemas[service]
+        for slot, values in frame.slot_values.items():
+            free = not schema.slot(slot).categorical and values[0] != DONTCARE
+            if free and values[0] not in ctx.values.values() and values[0] not in ctx.values:
+                invalid.append(f"value {values[0]!r} of {slot} not in the context")
+    acts = []
+    for word in parts["user_acts"].split():
+        kind = next((a for a in ActType if a.value.lower() == word.replace(" ", "")), None)
+        if kind is None:
+            invalid.append(f"user act {word!r}")
+        else:
+            acts.append(kind)
+    ms = (time.perf_counter() - start) * 1000
+    return Belief(parsed.frames, acts, invalid, written.cursor, text, ms)
+
+
+@dataclass
+class Tracked:
+    dialogues: list[Dialogue]
+    invalid: int = 0
+    turns: int = 0
+    examples: list[str] = field(default_factory=list)
+    ms: list[float] = field(default_factory=list)
+
+
+def track(
+    model: SimpleTOD,
+    dialogues: Sequence[Dialogue],
+    schemas: Sequence[Schema],
+    constrain: bool = True,
+    progress: bool = False,
+) -> Tracked:
+    """Each dialogue with SimpleTOD's states in its user frames, turn after turn from its own beliefs
+    (the services of each user turn are given, as in the SGD evaluation)."""
+    from tqdm import tqdm
+
+    vocab = Vocabulary(model.tokenizer, schemas)
+    out = Tracked([])
+    for dialogue in tqdm(dialogues, desc="tracking", unit="dialogue", disable=not progress, leave=False):
+        system = ""
+        previous: dict[str, FrameState] = {}
+        states: dict[str, FrameState] = {}
+        turns = []
+        for turn in dialogue.turns:
+            if turn.speaker is Speaker.SYSTEM:
+                system = turn.utterance
+                turns.append(turn)
+                continue
+            services = [f.service for f in turn.frames if f.service in vocab.schemas]
+            ctx = context(model, vocab, system, turn.utterance, previous, turns)
+            belief = write_belief(model, vocab, ctx, services, constrain)
+            out.turns += 1
+            out.ms.append(belief.ms)
+            if belief.invalid:
+                out.invalid += len(belief.invalid)
+                if len(out.examples) < 20:
+                    out.examples.append(f"{dialogue.dialogue_id}: {'; '.join(belief.invalid)}")
+            states.update(belief.frames)
+            previous = {s: states.get(s, FrameState()) for s in services}
+            frames = tuple(
+                replace(f, state=states.get(f.service, FrameState())) if f.state is not None else f
+                for f in turn.frames
+            )
+            turns.append(replace(turn, frames=frames))
+        out.dialogues.append(replace(dialogue, turns=tuple(turns)))
+    return out
+
+
+def evaluate_simpletod_dst(
+    model: SimpleTOD,
+    data_dir: str | None,
+    split: str = "dev",
+    limit: int | None = None,
+    predictions_out: Path | None = None,
+    progress: bool = False,
+    constrain: bool = True,
+) -> dict[str, Any]:
+    """The official SGD metrics of SimpleTOD's beliefs, and how many written items were invalid."""
+    import numpy as np
+
+    from dialog.dst.train import reference
+    from dialog.eval.dst import flat_report, score, write_predictions
+
+    dialogues, schemas, seen = reference(data_dir, split, limit)
+    tracked = track(model, dialogues, schemas, constrain, progress)
+    hypotheses = [d.to_sgd() for d in tracked.dialogues]
+    if predictions_out is not None:
+        write_predictions(hypotheses, predictions_out)
+    by_name: Mapping[str, Schema] = {s.service: s for s in schemas}
+    report = flat_report(score([d.to_sgd() for d in dialogues], hypotheses, by_name, seen))
+    report.update(
+        n_dialogues=len(dialogues),
+        constrained=constrain,
+        invalid_items=tracked.invalid,
+        invalid_per_turn=round(tracked.invalid / max(1, tracked.turns), 4),
+        invalid_examples=tracked.examples,
+        latency_ms_p50=round(float(np.percentile(tracked.ms, 50)), 1) if tracked.ms else None,
+        latency_ms_p99=round(float(np.percentile(tracked.ms, 99)), 1) if tracked.ms else None,
+    )
+    return report

@@ -1,0 +1,208 @@
+"""SimpleTOD: the sequence format's round trip, the finite-state machines on hand-built turns, the
+decoding options, a few training steps that learn a tiny set, and the committed model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dialog.e2e.constrain import ActionMachine, BeliefMachine, ResponseMachine, Vocabulary
+from dialog.e2e.format import (
+    ACTIONS,
+    BELIEF,
+    DB,
+    RESPONSE,
+    Segments,
+    belief_text,
+    parse_actions,
+    parse_belief,
+    split_target,
+)
+from dialog.e2e.simpletod import Cursor, Network, SimpleTOD, SimpleTODConfig, load_tokenizer
+from dialog.types import ActType, FrameState, GenerationSettings
+
+A = ActType
+SERVICE = "RestaurantBooking"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():  # type: ignore[no-untyped-def]
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def vocab(tokenizer, showcase):  # type: ignore[no-untyped-def]
+    return Vocabulary(tokenizer, list(showcase.values()))
+
+
+def ids(tokenizer, text: str) -> list[int]:  # type: ignore[no-untyped-def]
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+FRAME = FrameState(
+    "FindRestaurant",
+    ("phone_number",),
+    {"city": ("Porto",), "cuisine": ("italian",), "price_range": ("dontcare",)},
+)
+
+
+def test_belief_round_trip(showcase) -> None:  # type: ignore[no-untyped-def]
+    text = belief_text({SERVICE: FRAME})
+    assert text == (
+        "restaurantbooking findrestaurant ; city = Porto ; cuisine = italian ; price_range = dontcare ; "
+        "? phone_number |"
+    )
+    # Read back through the schema: its own names and values, the copied value's original text.
+    parsed = parse_belief(text.lower(), showcase, {"porto": "Porto"})
+    assert parsed.frames == {SERVICE: FRAME} and parsed.invalid == []
+
+
+def test_invalid_names_and_values_are_dropped_and_listed(showcase) -> None:  # type: ignore[no-untyped-def]
+    text = "restaurantbooking findrestaurant ; colour = red ; cuisine = klingon ; ? nope | atlantis none |"
+    parsed = parse_belief(text, showcase)
+    assert parsed.frames[SERVICE] == FrameState("FindRestaurant")
+    assert parsed.invalid == [
+        "slot 'colour'",
+        "value 'klingon' of cuisine",
+        "slot 'nope'",
+        "service 'atlantis'",
+    ]
+
+
+def test_actions_and_parts(showcase) -> None:  # type: ignore[no-untyped-def]
+    items, invalid = parse_actions(
+        "offer restaurant_name ; inform_count count ; offer_intent intent = booktable ; dance ; request colour",
+        showcase[SERVICE],
+    )
+    assert items == [
+        (A.OFFER, "restaurant_name", None),
+        (A.INFORM_COUNT, "count", None),
+        (A.OFFER_INTENT, "intent", "BookTable"),
+    ]
+    assert invalid == ["act 'dance'", "slot 'colour'"]
+    parts = split_target(f"inform {BELIEF} b {DB} 3 {ACTIONS} req_more {RESPONSE} anything else?")
+    assert parts == {
+        "user_acts": "inform",
+        "belief": "b",
+        "db": "3",
+        "actions": "req_more",
+        "response": "anything else?",
+    }
+
+
+def test_belief_machine_accepts_a_gold_turn_and_rejects_what_the_schema_does_not_have(
+    tokenizer, vocab
+) -> None:  # type: ignore[no-untyped-def]
+    context = ids(tokenizer, "italian food in porto please")
+    machine = BeliefMachine(vocab, vocab.context_values([context]), [SERVICE])
+    gold = ids(tokenizer, f"inform_intent inform {BELIEF} {belief_text({SERVICE: FRAME})} {DB}")
+    assert machine.run(gold).phase == "end"
+    for bad in (
+        f"inform {BELIEF} restaurantbooking findrestaurant ; colour = red |",  # no such slot
+        f"inform {BELIEF} restaurantbooking findrestaurant ; cuisine = klingon |",  # not a value
+        f"inform {BELIEF} restaurantbooking findrestaurant ; city = lisbon |",  # not in the context
+        f"inform {BELIEF} bankTransfer none |",  # not the service of the turn
+        f"inform {BELIEF} {DB}",  # the turn's service is due
+    ):
+        with pytest.raises(ValueError):
+            machine.run(ids(tokenizer, bad))
+    # The mask keeps exactly the allowed tokens: after "city =" only spans of the context (and defaults).
+    state = machine.run(ids(tokenizer, f"inform {BELIEF} restaurantbooking findrestaurant ; city ="))
+    allowed = machine.allowed(state)
+    assert allowed is not None and ids(tokenizer, "porto")[0] in allowed
+    assert ids(tokenizer, "lisbon")[0] not in allowed
+    masked = machine.mask(state, torch.zeros(len(tokenizer)))
+    assert torch.isfinite(masked).sum().item() == len(allowed)
+
+
+def test_action_and_response_machines(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
+    actions = ActionMachine(vocab, SERVICE)
+    assert (
+        actions.run(ids(tokenizer, f"offer restaurant_name ; inform_count count {RESPONSE}")).phase == "end"
+    )
+    assert actions.run(ids(tokenizer, f"offer_intent intent = booktable {RESPONSE}")).phase == "end"
+    for bad in ("offer colour", "dance", "offer_intent intent = fly"):
+        with pytest.raises(ValueError):
+            actions.run(ids(tokenizer, bad))
+    reply = ResponseMachine(vocab, ["restaurant_name"])
+    state = reply.run(ids(tokenizer, "how about"))
+    assert vocab.eos in reply.banned(state)  # cannot end before the name is said
+    state = reply.run(ids(tokenizer, "how about [restaurant_name] ?"))
+    assert vocab.eos not in reply.banned(state) and reply.open in reply.banned(state)
+    with pytest.raises(ValueError):
+        reply.run(ids(tokenizer, "how about [city]"))
+
+
+def tiny_segments() -> list[Segments]:
+    return [
+        Segments(
+            "", "italian food in porto", "", "", "inform_intent inform",
+            "restaurantbooking findrestaurant ; city = porto ; cuisine = italian |", "2",
+            "offer restaurant_name ; inform_count count", "how about [restaurant_name]?",
+        ),
+        Segments(
+            "", "send 20 to ana", "", "", "inform_intent inform",
+            "banktransfer transfermoney ; amount = 20 ; recipient_name = ana |", "none",
+            "request account_type", "from which account?",
+        ),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_model():  # type: ignore[no-untyped-def]
+    """A small decoder from scratch, trained until it knows two turns by heart."""
+    torch.manual_seed(0)
+    model = SimpleTOD.from_config(SimpleTODConfig(init="scratch", layers=2, hidden=64, heads=2))
+    features = model.encode(tiny_segments())
+    batch = model.collate(features)
+    network = Network(model.model)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=3e-3)
+    network.train()
+    losses = []
+    for _ in range(150):
+        loss = network(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
+    return model
+
+
+def test_training_learns_a_tiny_set_and_writes_a_valid_belief(tiny_model, showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.e2e.track import context, write_belief
+
+    vocab = Vocabulary(tiny_model.tokenizer, list(showcase.values()))
+    ctx = context(tiny_model, vocab, "", "italian food in porto", {})
+    belief = write_belief(tiny_model, vocab, ctx)
+    assert belief.frames == {
+        SERVICE: FrameState("FindRestaurant", (), {"city": ("porto",), "cuisine": ("italian",)})
+    }
+    assert belief.user_acts == [A.INFORM_INTENT, A.INFORM] and belief.invalid == []
+
+
+def test_decoding_options_and_the_cache(tiny_model, showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.e2e.track import context
+
+    vocab = Vocabulary(tiny_model.tokenizer, list(showcase.values()))
+    ctx = context(tiny_model, vocab, "", "italian food in porto", {})
+    stops = {vocab.marker[DB]}
+    greedy = tiny_model.write(Cursor(ctx.ids), stops)
+    beam = tiny_model.write(Cursor(ctx.ids), stops, settings=GenerationSettings(num_beams=3))
+    assert beam.tokens == greedy.tokens  # a model this sure: the same best sequence
+    # Continuing from the cache equals feeding the whole sequence again.
+    more = tiny_model.write(greedy.cursor, {vocab.eos}, max_new=5)
+    again = tiny_model.write(Cursor(greedy.cursor.tokens), {vocab.eos}, max_new=5)
+    assert more.tokens == again.tokens
+    # Sampling: reproducible with a seeded generator, and always within the machine.
+    settings = GenerationSettings(do_sample=True, top_k=20, top_p=0.9, temperature=1.5)
+    runs = []
+    for _ in range(2):
+        generator = torch.Generator().manual_seed(3)
+        machine = BeliefMachine(vocab, ctx.machine_values, None)
+        runs.append(
+            tiny_model.write(Cursor(ctx.ids), stops, machine, settings, max_new=40, generator=generator)
+        )
+    assert runs[0].tokens == runs[1].tokens
+    machine = BeliefMachine(vocab, ctx.machine_values, None)
+    machine.run(runs[0].tokens[:-1] if runs[0].tokens[-1] in stops else runs[0].tokens)
