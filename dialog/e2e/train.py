@@ -30,6 +30,7 @@ class SimpleTODTrainSpec(LoopSpec):
     layers: int = 6
     hidden: int = 256
     heads: int = 4
+    resume: str | None = Field(default=None, description="A saved model to train further.")
 
 
 def load_spec(path: Path | None) -> SimpleTODTrainSpec:
@@ -62,7 +63,9 @@ def train_simpletod(
         lora_rank=spec.lora_rank,
         lora_alpha=spec.lora_alpha,
     )
-    model = SimpleTOD.from_config(config)
+    model = SimpleTOD.load(spec.resume, merge=False) if spec.resume else SimpleTOD.from_config(config)
+    if spec.resume:
+        model.meta = {"resumed_from": {"path": spec.resume, "training": model.meta.get("training")}}
     schemas = read_sgd_schemas(data_dir, "train")
     train_segments = segments(load_dialogues(data_dir, "train", progress=progress), schemas)
     if spec.train_turns and len(train_segments) > spec.train_turns:

@@ -1,7 +1,8 @@
 """NLG metrics: BLEU (sacrebleu, against SGD's system turns), slot error rate, fallback rate, latency.
 
 Slot error rate = (missing + redundant) / expected, over the values that a reply must copy (every
-single value of an act, except yes/no and "dontcare", which are said in words): a value is missing
+single value of an act, except yes/no and "dontcare", which are said in words, and each option of a
+REQUEST or value of a multi-valued act, which the input keeps as words): a value is missing
 when the reply does not say it, redundant when the reply says a value of the turn's acts more than
 once or a placeholder that no act has. For the Transformer it is counted on its delexicalised reply
 (before the guard's fallback, and after it); for the template NLG on its words.
@@ -19,7 +20,7 @@ import numpy as np
 import sacrebleu
 
 from dialog.data.views import NLGPair
-from dialog.nlg.seq2seq import Seq2SeqNLG, delexicalise, delexicalise_text
+from dialog.nlg.seq2seq import Seq2SeqNLG, delexicalise, delexicalise_text, literals
 from dialog.types import DialogueState, GenerationSettings
 
 
@@ -30,7 +31,9 @@ def template_errors(text: str, pair: NLGPair) -> tuple[int, int, int]:
     for _slot, value in values.items():
         if delexicalise_text(text, {"x": value}) is None:
             missing += 1
-    return missing, 0, len(values)
+    words = list(dict.fromkeys(literals(pair.acts)))
+    missing += sum(1 for w in words if w.casefold() not in text.casefold())
+    return missing, 0, len(values) + len(words)
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,8 @@ def realise_pairs(
                 # A fallback reply is the template's, which says every value.
                 m, r = (0, 0) if gen.fallback else (gen.missing, gen.redundant)
                 raw = first.missing + first.redundant
-                out.append(
-                    Scored(pair.service, gen.text, pair.utterance, m, r, len(gen.slots), raw, gen.fallback)
-                )
+                expected = len(gen.slots) + len(gen.words)
+                out.append(Scored(pair.service, gen.text, pair.utterance, m, r, expected, raw, gen.fallback))
         else:
             for pair in chunk:
                 text = nlg.generate(pair.acts, DialogueState())

@@ -99,10 +99,25 @@ def delexicalise_text(text: str, values: Mapping[str, str]) -> str | None:
     return out
 
 
-def slot_errors(text: str, expected: Sequence[str]) -> tuple[int, int]:
-    """(missing, redundant) placeholders of a delexicalised reply: each expected slot once."""
+def literals(acts: Sequence[DialogueAct]) -> list[str]:
+    """Values that stay words in the input (the options of a REQUEST, the values of a multi-valued act):
+    the reply must say each of them as it is."""
+    return [
+        v
+        for act in acts
+        if act.slot and act.slot != "intent" and (len(act.values) > 1 or act.act is A.REQUEST)
+        for v in act.values
+        if v.casefold() not in LITERAL
+    ]
+
+
+def slot_errors(text: str, expected: Sequence[str], words: Sequence[str] = ()) -> tuple[int, int]:
+    """(missing, redundant) placeholders of a delexicalised reply: each expected slot once; each of
+    ``words`` (see ``literals``) must be in it too."""
     said = Counter(PLACEHOLDER.findall(text))
+    lowered = text.casefold()
     missing = sum(1 for s in set(expected) if said[s] == 0)
+    missing += sum(1 for w in dict.fromkeys(words) if w.casefold() not in lowered)
     redundant = sum(n for s, n in said.items() if s not in expected) + sum(
         n - 1 for s, n in said.items() if s in expected and n > 1
     )
@@ -113,6 +128,7 @@ def tidy(text: str) -> str:
     """WordPiece's decoding spaces, undone: ``[ restaurant _ name ]``, ``7 : 30``, ``$ 30``."""
     text = re.sub(r"\[ ([a-z0-9_ ]+?) \]", lambda m: "[" + m.group(1).replace(" ", "") + "]", text)
     text = re.sub(r"(\d) : (\d)", r"\1:\2", text)
+    text = re.sub(r" ([:;]) ", r"\1 ", text)  # "details : the" → "details: the"
     return re.sub(r"([$#]) (\d)", r"\1\2", text)
 
 
@@ -278,6 +294,7 @@ class Generation:
     delexicalised: str
     source: str
     slots: tuple[str, ...]
+    words: tuple[str, ...] = ()  # values that stay words (see ``literals``)
     missing: int = 0
     redundant: int = 0
     fallback: bool = False
@@ -409,8 +426,10 @@ class Seq2SeqNLG:
         expected = [list(values) for _, values in prepared] if constrain else None
         first = self._decode([s for s, _ in prepared], settings, 1, expected)
         results = []
-        for (source, values), [text] in zip(prepared, first, strict=True):
-            gen = Generation("", text, source, tuple(values), *slot_errors(text, list(values)))
+        for (source, values), [text], (acts, _) in zip(prepared, first, items, strict=True):
+            words = tuple(dict.fromkeys(literals(acts)))
+            gen = Generation("", text, source, tuple(values), words)
+            gen.missing, gen.redundant = slot_errors(text, list(values), words)
             gen.candidates = [Candidate(text, gen.missing, gen.redundant)]
             results.append(gen)
         if guard:
@@ -420,8 +439,8 @@ class Seq2SeqNLG:
                 wanted = [list(results[i].slots) for i in retry] if constrain else None
                 more = self._decode([results[i].source for i in retry], beam, beams, wanted)
                 for i, texts in zip(retry, more, strict=True):
-                    due = list(results[i].slots)
-                    results[i].candidates += [Candidate(t, *slot_errors(t, due)) for t in texts]
+                    due, words = list(results[i].slots), results[i].words
+                    results[i].candidates += [Candidate(t, *slot_errors(t, due, words)) for t in texts]
         for gen, (acts, state), (_, values) in zip(results, items, prepared, strict=True):
             good = next((c for c in gen.candidates if c.ok), None) if guard else gen.candidates[0]
             if good is None:

@@ -17,6 +17,7 @@ from dialog.nlg.seq2seq import (
     delexicalise,
     delexicalise_text,
     lexicalise,
+    literals,
     slot_errors,
     tidy,
 )
@@ -167,3 +168,17 @@ def test_key_value_cache_gives_the_same_reply(untrained: Seq2SeqNLG) -> None:
         cached = untrained.model.generate(**batch, max_new_tokens=10, use_cache=True)
         plain = untrained.model.generate(**batch, max_new_tokens=10, use_cache=False)
     assert torch.equal(cached, plain)
+
+
+def test_the_options_of_a_request_must_be_said_as_they_are() -> None:
+    acts = (
+        DialogueAct(A.REQUEST, "recipient_name", ("Maria Silva", "Carlos Ortega"), "B"),
+        DialogueAct(A.REQUEST, "account_type", (), "B"),
+    )
+    words = literals(acts)
+    assert words == ["Maria Silva", "Carlos Ortega"]
+    assert slot_errors("Who should get it: maria silva or Carlos Ortega?", [], words) == (0, 0)
+    assert slot_errors("Do you want to send me to visit to?", [], words) == (2, 0)
+    assert tidy("please confirm the following details : transfer 7 : 30") == (
+        "please confirm the following details: transfer 7:30"
+    )
