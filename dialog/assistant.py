@@ -112,7 +112,11 @@ class Assistant:
         return sorted(self.schemas)
 
     def agent_names(self) -> list[str]:
-        return sorted(AGENT_STAGES)
+        """The pipeline agents, and ``simpletod`` when its model is there."""
+        from dialog.paths import models_dir
+
+        names = sorted(AGENT_STAGES)
+        return [*names, "simpletod"] if (models_dir() / "simpletod" / "meta.json").is_file() else names
 
     def default_agent(self) -> str:
         """The best agent available: the trained pipeline when its models load, else the form agent."""

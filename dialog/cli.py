@@ -446,6 +446,9 @@ def eval_dst_command(
         Path | None, typer.Option("--predictions-out", help="Write the tracked dialogues (SGD JSON) here.")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N dialogues.")] = None,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="A random sample of N dialogues (seed 0).")
+    ] = None,
     sgd_x: Annotated[
         int | None, typer.Option("--sgd-x", min=1, max=5, help="Use SGD-X schema variant 1..5.")
     ] = None,
@@ -484,7 +487,7 @@ def eval_dst_command(
         from dialog.dst.bert import BertDST
 
         dst = BertDST.load(model, quantized=quantized)
-        metrics = evaluate_dst(dst, data_dir, split, limit, predictions_out, _progress(quiet), sgd_x)
+        metrics = evaluate_dst(dst, data_dir, split, limit, predictions_out, _progress(quiet), sgd_x, sample)
         if record:
             from dialog import artifacts
 
@@ -492,7 +495,7 @@ def eval_dst_command(
             kept = {k: v for k, v in metrics.items() if k != "per_service"}
             recorded = {**dst.meta.get("metrics", {}), key: kept}
             artifacts.update_meta(artifacts.resolve(model), {"metrics": recorded})
-    metrics.update(model=model, split=split, sgd_x=sgd_x, quantized=quantized)
+    metrics.update(model=model, split=split, sgd_x=sgd_x, quantized=quantized, sample=sample)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(metrics, indent=1) + "\n")
     unseen = (metrics.get("unseen") or {}).get("joint_goal_accuracy")
@@ -539,10 +542,11 @@ def bench_command(
     stages = ", ".join(
         f"{k[:-7]} {result[k]:.2f}" for k in result if k.endswith("_ms_p50") and not k.startswith("turn")
     )
+    acts = result.get("dialogues_per_s_acts")
     typer.echo(
         f"turn p50 {result['turn_ms_p50']:.1f} ms, p99 {result['turn_ms_p99']:.1f} ms ({stages}); "
-        f"{result['dialogues_per_s_acts']:.0f} dialogues/s at act level, "
-        f"{result['dialogues_per_s_text']:.1f} at text level; "
+        + (f"{acts:.0f} dialogues/s at act level, " if acts is not None else "")
+        + f"{result['dialogues_per_s_text']:.1f} at text level; "
         f"peak memory {result['peak_memory_mb']:.0f} MB -> {json_out}"
     )
 

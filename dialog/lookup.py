@@ -3,17 +3,21 @@
 A search intent is queried as soon as its required slots are filled (again only when the
 constraints change). A transactional intent is executed once its required slots are filled and,
 when the schema asks for confirmation, the user has just affirmed the system's CONFIRM. The result
-goes into ``state.backend``, where every policy reads it.
+goes into ``state.backend``, where every policy reads it. A backend that raises gives an empty result
+marked with the error: the policy then tells the user it could not do it, and the dialogue goes on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
 from dialog.dst.rule import last_user_acts
 from dialog.schema import Intent, Schema
 from dialog.types import ActType, BackendResult, DialogueState, FrameState, ServiceCall
+
+log = logging.getLogger(__name__)
 
 
 def constraints(intent: Intent, frame: FrameState) -> dict[str, str]:
@@ -63,5 +67,9 @@ class BackendLookup:
                 return state, None  # never book the same thing twice
         elif same:
             return state, None
-        result = self.backends[service].call(call)
+        try:
+            result = self.backends[service].call(call)
+        except Exception as exc:  # a backend that fails: no result, so the policy says it could not
+            log.warning("backend of %s failed on %s: %s", service, call.method, exc)
+            result = BackendResult(call, (), intent.transactional, error=f"{type(exc).__name__}: {exc}")
         return state.with_backend(service, result), result

@@ -320,6 +320,7 @@ class BackendResult:
     call: ServiceCall
     rows: tuple[Row, ...] = ()
     transactional: bool = False
+    error: str | None = None  # the backend failed (the rows are empty)
 
     @property
     def count(self) -> int:

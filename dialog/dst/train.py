@@ -60,13 +60,23 @@ def seen_services(data_dir: str | None) -> set[str]:
 
 
 def reference(
-    data_dir: str | None, split: str, limit: int | None = None, variant: int | None = None
+    data_dir: str | None,
+    split: str,
+    limit: int | None = None,
+    variant: int | None = None,
+    sample: int | None = None,
 ) -> tuple[list[Any], list[Any], set[str]]:
-    """(dialogues, schemas, seen service names) of a split, in SGD-X wording ``variant`` if given."""
+    """(dialogues, schemas, seen service names) of a split, in SGD-X wording ``variant`` if given;
+    the first ``limit`` dialogues, or a random ``sample`` of them (seed 0, in file order)."""
+    import random
+
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
     from dialog.dst.sgd import rename_dialogue
 
     dialogues = load_dialogues(data_dir, split, limit=limit)
+    if sample is not None and sample < len(dialogues):
+        picked = set(random.Random(0).sample(range(len(dialogues)), sample))
+        dialogues = [d for i, d in enumerate(dialogues) if i in picked]
     schemas = read_sgd_schemas(data_dir, split)
     seen = seen_services(data_dir)
     if variant is not None:
@@ -104,12 +114,13 @@ def evaluate_dst(
     predictions_out: Path | None = None,
     progress: bool = False,
     variant: int | None = None,
+    sample: int | None = None,
 ) -> dict[str, Any]:
     """Track the split's dialogues and score them with the official metric definitions.
 
     ``variant`` 1..5 uses the SGD-X rewording of the split's schemas (names mapped onto the dialogues).
     """
-    dialogues, schemas, seen = reference(data_dir, split, limit, variant)
+    dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
     start = time.perf_counter()
     report = track_and_score(dst, dialogues, schemas, seen, predictions_out, progress)
     seconds = time.perf_counter() - start

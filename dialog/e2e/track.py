@@ -161,6 +161,7 @@ def evaluate_simpletod_dst(
     predictions_out: Path | None = None,
     progress: bool = False,
     constrain: bool = True,
+    sample: int | None = None,
 ) -> dict[str, Any]:
     """The official SGD metrics of SimpleTOD's beliefs, and how many written items were invalid."""
     import numpy as np
@@ -168,7 +169,7 @@ def evaluate_simpletod_dst(
     from dialog.dst.train import reference
     from dialog.eval.dst import flat_report, score, write_predictions
 
-    dialogues, schemas, seen = reference(data_dir, split, limit)
+    dialogues, schemas, seen = reference(data_dir, split, limit, sample=sample)
     tracked = track(model, dialogues, schemas, constrain, progress)
     hypotheses = [d.to_sgd() for d in tracked.dialogues]
     if predictions_out is not None:

@@ -55,8 +55,9 @@ def bench(
 ) -> dict[str, Any]:
     agent = create_agent(agent_name, schemas, backends, **dict(stages or {}))
     out: dict[str, Any] = {"agent": agent_name, "stages": dict(agent.names), "n_per_schema": n}
-    seconds, _ = _dialogues(agent, schemas, backends, n, seed, "acts")
-    out["dialogues_per_s_acts"] = n * len(schemas) / seconds
+    if hasattr(agent, "policy"):  # a pipeline; SimpleTOD reads text only
+        seconds, _ = _dialogues(agent, schemas, backends, n, seed, "acts")
+        out["dialogues_per_s_acts"] = n * len(schemas) / seconds
     seconds, times = _dialogues(agent, schemas, backends, n, seed, "text")
     out["dialogues_per_s"] = out["dialogues_per_s_text"] = n * len(schemas) / seconds
     for stage, values in times.items():
