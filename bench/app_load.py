@@ -1,14 +1,17 @@
-"""The app's start-up time and its reply times under concurrent sessions.
+"""The app's start-up time and its reply times under concurrent sessions, with isolation checks.
 
-    python bench/app_load.py [--sessions 20] [--turns 10] [--schemas 'schemas/**/*.yaml']
+    python bench/app_load.py [--sessions 50] [--turns 20] [--agent form] [--json OUT]
 
 Starts `tod chat` on 127.0.0.1 and a free port, times until a first reply comes back through
-gradio_client, then runs N concurrent sessions (one client each) and reports p50/p99 reply times.
+gradio_client, then runs N concurrent sessions (one client each, each looking for its own cuisine in
+its own city) and reports p50/p99 reply times, errors (a call that raised or returned no reply) and
+leaks (a state shown to a session that holds another session's city or cuisine).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -29,8 +32,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def say(client: Client, text: str, agent: str = "pipeline") -> list:  # type: ignore[type-arg]
-    return client.predict(text, agent, [], OWN, OWN, OWN, OWN, 1, False, 1.0, 1.0, api_name="/respond")
+CITIES = ["Lisbon", "Porto", "Madrid", "Barcelona"]
+CUISINES = ["italian", "chinese", "indian", "seafood", "vegetarian"]
+
+
+def say(client: Client, text: str, agent: str = "pipeline", services: list[str] | None = None) -> list:  # type: ignore[type-arg]
+    return client.predict(
+        text, agent, services or [], OWN, OWN, OWN, OWN, 1, False, 1.0, 1.0, api_name="/respond"
+    )
+
+
+def state_of(result: list) -> dict[tuple[str, str], str]:  # type: ignore[type-arg]
+    return {(row[0], row[1]): row[2] for row in result[3]["data"]}
 
 
 def main() -> None:
@@ -38,6 +51,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--schemas", default=None)
+    parser.add_argument("--agent", default="pipeline")
+    parser.add_argument("--json", default=None)
     args = parser.parse_args()
     port = free_port()
     log = os.path.join(tempfile.mkdtemp(), "log.sqlite")
@@ -60,25 +75,56 @@ def main() -> None:
         ready = time.perf_counter() - start
         print(f"from `tod chat` to a first reply: {ready:.1f} s")
 
-        def session(i: int) -> list[float]:
+        def session(i: int) -> tuple[list[float], int, int]:
             c = Client(url, verbose=False)
-            times = []
+            city, cuisine = CITIES[i % len(CITIES)], CUISINES[i % len(CUISINES)]
+            opening = [f"I want to find a {cuisine} restaurant", f"in {city}"]
+            times, errors, leaks = [], 0, 0
             for t in range(args.turns):
-                opening = ["I want to find a restaurant", "in Porto", "italian please"]
                 text = opening[t] if t < len(opening) else "What is the phone number?"
                 begin = time.perf_counter()
-                say(c, text)
+                try:
+                    result = say(c, text, args.agent, ["RestaurantBooking"])
+                except Exception:
+                    errors += 1
+                    continue
                 times.append(time.perf_counter() - begin)
-            return times
+                state = state_of(result)
+                if not result[0] or len(result[0]) != 2 * (t + 1 - errors):
+                    errors += 1
+                mine = {("RestaurantBooking", "cuisine"): cuisine}
+                if t >= 1:
+                    mine[("RestaurantBooking", "city")] = city
+                leaks += any(state.get(k) not in (None, v) for k, v in mine.items())
+            return times, errors, leaks
 
         with ThreadPoolExecutor(max_workers=args.sessions) as pool:
             begin = time.perf_counter()
-            times = [t for ts in pool.map(session, range(args.sessions)) for t in ts]
+            results = list(pool.map(session, range(args.sessions)))
             total = time.perf_counter() - begin
+        times = [t for ts, _, _ in results for t in ts]
+        errors = sum(e for _, e, _ in results)
+        leaks = sum(leak for _, _, leak in results)
+        figures = {
+            "agent": args.agent,
+            "sessions": args.sessions,
+            "turns": args.turns,
+            "replies": len(times),
+            "seconds": round(total, 1),
+            "start_to_first_reply_s": round(ready, 1),
+            "reply_ms_p50": round(float(np.percentile(times, 50)) * 1000),
+            "reply_ms_p99": round(float(np.percentile(times, 99)) * 1000),
+            "errors": errors,
+            "leaks": leaks,
+        }
         print(
             f"{args.sessions} sessions x {args.turns} turns: {len(times)} replies in {total:.1f} s, "
-            f"p50 {np.percentile(times, 50) * 1000:.0f} ms, p99 {np.percentile(times, 99) * 1000:.0f} ms"
+            f"p50 {figures['reply_ms_p50']} ms, p99 {figures['reply_ms_p99']} ms, "
+            f"{errors} errors, {leaks} leaks"
         )
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(figures, f, indent=1)
     finally:
         server.terminate()
         server.wait(timeout=20)

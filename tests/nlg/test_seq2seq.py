@@ -14,6 +14,7 @@ from dialog.nlg.seq2seq import (
     Network,
     NLGConfig,
     Seq2SeqNLG,
+    SlotConstraint,
     delexicalise,
     delexicalise_text,
     lexicalise,
@@ -182,3 +183,30 @@ def test_the_options_of_a_request_must_be_said_as_they_are() -> None:
     assert tidy("please confirm the following details : transfer 7 : 30") == (
         "please confirm the following details: transfer 7:30"
     )
+
+
+def test_the_plain_greedy_loop_writes_what_generate_writes() -> None:
+    from transformers import LogitsProcessorList
+
+    nlg = Seq2SeqNLG.load("nlg-seq2seq").with_schemas([])
+    sources = [
+        "How about [restaurant_name] (city [city])?",
+        "Which city would you like to eat in?",
+        "Goodbye.",
+    ]
+    slots = [["restaurant_name", "city"], [], []]
+    batch = nlg.collate(nlg.encode(sources))
+    mine = nlg._greedy(batch, slots)
+    constraint = SlotConstraint(nlg.tokenizer, slots, 1, nlg.config.max_target)
+    with torch.inference_mode():
+        out = nlg.model.generate(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=nlg.config.max_target,
+            num_beams=1,
+            do_sample=False,
+            logits_processor=LogitsProcessorList([constraint]),
+        )
+    theirs = [tidy(t) for t in nlg.tokenizer.batch_decode(out, skip_special_tokens=True)]
+    assert mine == theirs
+    assert "[restaurant_name]" in mine[0] and "[city]" in mine[0]
