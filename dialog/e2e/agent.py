@@ -27,6 +27,7 @@ from dialog.policy.form import call_turn, current_row, offered_keys
 from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.types import (
+    DONTCARE,
     ActType,
     BackendResult,
     DialogueAct,
@@ -42,6 +43,7 @@ from dialog.types import (
 
 A = ActType
 VALUED = {A.OFFER, A.INFORM, A.CONFIRM, A.INFORM_COUNT, A.OFFER_INTENT}
+SLOTTED = {*VALUED, A.REQUEST, A.INQUIRE}  # the system acts that name a slot
 
 
 class SimpleTODAgent:
@@ -150,7 +152,7 @@ class SimpleTODAgent:
                     continue
             elif act in VALUED and act is not A.OFFER_INTENT:
                 continue
-            out.append(DialogueAct(act, slot if act is not A.NOTIFY_SUCCESS else None, values, service))
+            out.append(DialogueAct(act, slot if act in SLOTTED else None, values, service))
         if not out:
             out = [DialogueAct(A.REQ_MORE, service=service)]
         return tuple(dict.fromkeys(out))
@@ -191,8 +193,9 @@ def _value(
         return (str(result.count),) if result is not None and not result.transactional else ()
     if act in (A.OFFER, A.INFORM) and row is not None and row.get(slot):
         return (str(row[slot]),)
-    if act in (A.CONFIRM, A.INFORM) and frame.slot_values.get(slot):
-        return (frame.slot_values[slot][0],)
+    told = frame.slot_values.get(slot, ())
+    if act in (A.CONFIRM, A.INFORM) and told and told[0] != DONTCARE:
+        return (told[0],)
     return ()
 
 

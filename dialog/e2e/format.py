@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, Dialogue, DialogueAct, FrameState, Speaker, Turn
@@ -132,14 +132,21 @@ def _lookup(names: Iterable[str], written: str) -> str | None:
     return next((n for n in names if n.replace(" ", "").lower() == wanted), None)
 
 
-def parse_belief(
-    text: str, schemas: Mapping[str, Schema], values: Mapping[str, str] | None = None
-) -> ParsedBelief:
-    """The written belief as frame states with the schemas' own names; ``values`` maps a written
-    (lower-cased) value to the text it was copied from. What the schemas do not allow is dropped
-    and listed in ``invalid``."""
+class ValueSource(Protocol):
+    def get(self, written: str, default: str | None = None) -> str | None: ...
+
+
+class _NoSources:
+    def get(self, written: str, default: str | None = None) -> str | None:
+        return default
+
+
+def parse_belief(text: str, schemas: Mapping[str, Schema], values: ValueSource | None = None) -> ParsedBelief:
+    """The written belief as frame states with the schemas' own names; ``values`` gives a written
+    (lower-cased) value's original text. What the schemas do not allow is dropped and listed in
+    ``invalid``."""
     out = ParsedBelief()
-    values = values or {}
+    source: ValueSource = values if values is not None else _NoSources()
     for block in text.split(END_BLOCK):
         items = [i.strip() for i in block.split(ITEM)]
         head = items[0].split()
@@ -173,7 +180,7 @@ def parse_belief(
             if slot is None:
                 out.invalid.append(f"slot {written_slot!r}")
                 continue
-            value = _value(schema, slot, written_value, values)
+            value = _value(schema, slot, written_value, source)
             if value is None:
                 out.invalid.append(f"value {written_value!r} of {slot}")
                 continue
@@ -182,7 +189,7 @@ def parse_belief(
     return out
 
 
-def _value(schema: Schema, slot: str, written: str, values: Mapping[str, str]) -> str | None:
+def _value(schema: Schema, slot: str, written: str, values: ValueSource) -> str | None:
     if not written:
         return None
     if written == DONTCARE:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dialog.e2e.constrain import MAX_SPAN, BeliefMachine, Vocabulary
+from dialog.e2e.constrain import BeliefMachine, Vocabulary
 from dialog.e2e.format import DB, Segments, belief_text, offers_text, parse_belief, split_target
 from dialog.e2e.simpletod import Cursor, SimpleTOD
 from dialog.schema import Schema
@@ -28,11 +28,39 @@ class Belief:
     ms: float = 0.0
 
 
+class Sources:
+    """The texts a free-form value may be copied from, as token ids with character offsets: a written
+    value (decoded, lower-cased) is found among their token spans and given back as originally written."""
+
+    def __init__(self, model: SimpleTOD, texts: Sequence[str]) -> None:
+        self.model = model
+        self.texts: list[tuple[str, list[int], list[tuple[int, int]]]] = []
+        for text in texts:
+            enc = model.tokenizer(text[:MAX_TEXT], add_special_tokens=False, return_offsets_mapping=True)
+            self.texts.append((text, list(enc["input_ids"]), list(enc["offset_mapping"])))
+
+    def get(self, written: str, default: str | None = None) -> str | None:
+        """The original text of ``written``, or ``default`` when no source has it."""
+        wanted = list(self.model.tokenizer(written, add_special_tokens=False)["input_ids"])
+        n = len(wanted)
+        for text, ids, offsets in self.texts:
+            for i in range(len(ids) - n + 1) if n else ():
+                if ids[i : i + n] == wanted:
+                    return text[offsets[i][0] : offsets[i + n - 1][1]]
+        return default
+
+    def has(self, value: str) -> bool:
+        return self.get(value) is not None
+
+
+MAX_TEXT = 2000  # characters of a source text searched
+
+
 @dataclass
 class Context:
     segments: Segments
     ids: list[int]
-    values: Mapping[str, str] = field(default_factory=dict)  # written value → text it was copied from
+    values: Sources
     machine_values: Any = None
 
 
@@ -49,22 +77,8 @@ def context(
     ids, parts = model.context(seg)
     kinds = (ActType.OFFER, ActType.CONFIRM)
     offered = [v for t in history[-6:] for a in t.acts if a.act in kinds for v in a.values]
-    values: dict[str, str] = {}
-    kept = (v for f in previous.values() for vs in f.slot_values.values() for v in vs)
-    for text in (system, user, *kept, *offered):
-        values.update(_spans(model, text))
-    return Context(seg, ids, values, vocab.context_values(parts))
-
-
-def _spans(model: SimpleTOD, text: str, longest: int = MAX_SPAN) -> dict[str, str]:
-    """Each token span of ``text`` as the model would write it (decoded, lower-cased) → the original."""
-    enc = model.tokenizer(text[:2000], add_special_tokens=False, return_offsets_mapping=True)
-    ids, offsets = enc["input_ids"], enc["offset_mapping"]
-    out: dict[str, str] = {}
-    for i in range(len(ids)):
-        for j in range(i, min(len(ids), i + longest)):
-            out.setdefault(model.tokenizer.decode(ids[i : j + 1]), text[offsets[i][0] : offsets[j][1]])
-    return out
+    kept = [v for f in previous.values() for vs in f.slot_values.values() for v in vs]
+    return Context(seg, ids, Sources(model, [system, user, *kept, *offered]), vocab.context_values(parts))
 
 
 def write_belief(
@@ -88,7 +102,7 @@ def write_belief(
         schema = vocab.schemas[service]
         for slot, values in frame.slot_values.items():
             free = not schema.slot(slot).categorical and values[0] != DONTCARE
-            if free and values[0] not in ctx.values.values() and values[0] not in ctx.values:
+            if free and not ctx.values.has(values[0]):
                 invalid.append(f"value {values[0]!r} of {slot} not in the context")
     acts = []
     for word in parts["user_acts"].split():
