@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from dialog.agent import MAX_INPUT_CHARS, _frames
 from dialog.backend import Backend
@@ -97,9 +98,11 @@ class SimpleTODAgent:
         written = self.model.write(cursor, {self.vocab.marker[RESPONSE], self.vocab.eos}, machine, max_new=60)
         raw = split_target(self.model.decode_text(written.tokens))["user_acts"]
         schema = self.schemas.get(service or "")
-        items, _invalid = parse_actions(raw, schema)
+        items, invalid = parse_actions(raw, schema)
         acts = self._fill(items, schema, state)
-        trace.append(StageTrace("actions", "simpletod", acts, (time.perf_counter() - start) * 1000))
+        ms = (time.perf_counter() - start) * 1000
+        trace[0] = replace(trace[0], config={"invalid": belief.invalid})
+        trace.append(StageTrace("actions", "simpletod", acts, ms, {"invalid": invalid, "written": raw}))
 
         start = time.perf_counter()
         reply, fallback = self._reply(acts, state, written.cursor, settings)
@@ -150,8 +153,9 @@ class SimpleTODAgent:
                 values = _value(act, slot, intent, frame, row, result)
                 if not values:
                     continue
-            elif act in VALUED and act is not A.OFFER_INTENT:
-                continue
+            elif act in SLOTTED:
+                if slot is None or act in VALUED:
+                    continue  # an act that needs a slot (and a value) it did not get
             out.append(DialogueAct(act, slot if act in SLOTTED else None, values, service))
         if not out:
             out = [DialogueAct(A.REQ_MORE, service=service)]
