@@ -153,9 +153,8 @@ class SimpleTODAgent:
                 values = _value(act, slot, intent, frame, row, result)
                 if not values:
                     continue
-            elif act in SLOTTED:
-                if slot is None or act in VALUED:
-                    continue  # an act that needs a slot (and a value) it did not get
+            elif act in SLOTTED and (slot is None or act in VALUED):
+                continue  # an act that needs a slot (and a value) it did not get
             out.append(DialogueAct(act, slot if act in SLOTTED else None, values, service))
         if not out:
             out = [DialogueAct(A.REQ_MORE, service=service)]
