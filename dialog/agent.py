@@ -90,10 +90,10 @@ class PipelineAgent:
         start = time.perf_counter()
         acts = self.nlu.parse(text, state)
         trace = [StageTrace("nlu", self.names.get("nlu", ""), acts, (time.perf_counter() - start) * 1000)]
-        return self._after_nlu(text, acts, state, trace, settings or GenerationSettings())
+        return self._after_nlu(text, acts, state, trace, settings, speak=True)
 
     def respond_acts(self, acts: tuple[DialogueAct, ...], state: DialogueState, text: str = "") -> Reply:
-        return self._after_nlu(text, acts, state, [], None)
+        return self._after_nlu(text, acts, state, [], None, speak=False)
 
     def _after_nlu(
         self,
@@ -102,14 +102,15 @@ class PipelineAgent:
         state: DialogueState,
         trace: list[StageTrace],
         settings: GenerationSettings | None,
+        speak: bool,
     ) -> Reply:
-        """DST, lookup, policy and (when ``settings`` is given) NLG."""
+        """DST, lookup, policy and (when ``speak``) NLG."""
         state, result = self.perceive(text, acts, state, trace)
         start = time.perf_counter()
         system_acts = self.policy.act(state)
         ms = (time.perf_counter() - start) * 1000
         trace.append(StageTrace("policy", self.names.get("policy", ""), system_acts, ms))
-        return self.conclude(state, result, system_acts, trace, settings)
+        return self.conclude(state, result, system_acts, trace, settings, speak)
 
     def perceive(
         self, text: str, acts: tuple[DialogueAct, ...], state: DialogueState, trace: list[StageTrace]
@@ -139,13 +140,16 @@ class PipelineAgent:
         system_acts: tuple[DialogueAct, ...],
         trace: list[StageTrace],
         settings: GenerationSettings | None,
+        speak: bool = True,
     ) -> Reply:
-        """The system's acts into words (when ``settings`` is given) and into the history."""
+        """The system's acts into words (when ``speak``; ``settings`` None: the NLG's own decoding) and
+        into the history."""
         start = time.perf_counter()
-        reply = self.nlg.generate(system_acts, state, settings) if settings is not None else ""
-        if settings is not None:
+        reply = self.nlg.generate(system_acts, state, settings) if speak else ""
+        if speak:
             ms = (time.perf_counter() - start) * 1000
-            trace.append(StageTrace("nlg", self.names.get("nlg", ""), reply, ms, asdict(settings)))
+            config = asdict(settings) if settings is not None else {}
+            trace.append(StageTrace("nlg", self.names.get("nlg", ""), reply, ms, config))
         state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(system_acts, state, result)))
         return Reply(reply, state, tuple(trace), system_acts)
 

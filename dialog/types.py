@@ -423,6 +423,7 @@ class GenerationSettings:
     temperature: float = 1.0
     repetition_penalty: float = 1.0
     logit_bias: tuple[tuple[str, float], ...] = ()  # (word, bias) added to the word's logits
+    seed: int | None = None  # sampling from a generator with this seed (reproducible)
 
 
 @dataclass(frozen=True)

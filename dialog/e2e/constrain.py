@@ -216,26 +216,33 @@ class BeliefMachine(Machine):
         return self.v.categorical.get((service or "", slot or ""), self.values)
 
     def allowed(self, state: State) -> set[int] | None:
-        v, node, phase = self.v, state.node, state.phase
-        out = set(node.children)
+        """Names already written in this part (a user act, a service, a slot's value, a requested
+        slot) cannot be written again, so the machine also ends every loop."""
+        v, node, phase, said = self.v, state.node, state.phase, state.said
+        prefix = PREFIX.get(phase, "")
+        out = _open(node, said, prefix)
         at_root = node is self._root(state)
+        done = node.terminal and node.label is not None and prefix + node.label not in said
         if phase == "acts":
-            if at_root or node.terminal:
+            if at_root or done:
                 out.add(v.marker[BELIEF])
-            if not at_root and node.terminal:
-                out |= set(v.user_acts.children)
+            if not at_root and done:
+                out |= _open(v.user_acts, said | {prefix + (node.label or "")}, prefix)
         elif phase == "service":
-            if node.terminal and node.label is not None:
+            if done and node.label is not None:
                 out |= set(v.intents[node.label].children)
             if at_root and (self.forced is None or state.blocks >= len(self.forced)):
                 out.add(v.marker[DB])
-        elif phase in ("intent", "req", "value"):
+        elif phase == "intent" or (phase == "value" and not at_root and node.terminal):
             if node.terminal and not at_root:
                 out |= {v.item, v.end_block}
+        elif phase == "req":
+            if done:
+                out |= {v.item, v.end_block}
         elif phase == "item":
-            out.add(v.requested)
+            out = _open(v.slots.get(state.service or "", Trie()), said, PREFIX["slot"]) | {v.requested}
         elif phase == "slot":
-            if node.terminal:
+            if done:
                 out.add(v.equals)
         elif phase == "end":
             return set()
@@ -255,6 +262,8 @@ class BeliefMachine(Machine):
     def advance(self, state: State, token: int) -> State:
         v, node, phase = self.v, state.node, state.phase
         child = node.children.get(token)
+        if child is None and phase in ("acts", "service", "req") and node.label is not None:
+            state = replace(state, said=state.said | {PREFIX[phase] + node.label})  # a name is complete
         if phase == "item":
             if token == v.requested:
                 return replace(state, phase="req", node=v.slots[state.service or ""])
@@ -274,17 +283,22 @@ class BeliefMachine(Machine):
             )
         if phase == "slot" and token == v.equals:
             slot = _need_label(node)
-            return replace(state, phase="value", slot=slot, node=self._value_root(state.service, slot))
+            said = state.said | {PREFIX["slot"] + slot}
+            return replace(
+                state, phase="value", slot=slot, node=self._value_root(state.service, slot), said=said
+            )
         if token == v.item:
             return replace(state, phase="item", slot=None, node=v.slots[state.service or ""])
-        if token == v.end_block:
+        if token == v.end_block:  # the block's slots are done; the services written stay
             blocks = state.blocks + 1
-            return State("service", self._services(blocks), blocks=blocks)
+            kept = frozenset(x for x in state.said if x.startswith(PREFIX["service"]))
+            return State("service", self._services(blocks), blocks=blocks, said=kept)
         raise ValueError(f"token {token} not allowed in phase {phase}")
 
 
 class ActionMachine(Machine):
-    """``act [slot [= intent]]`` items separated by ``;``, then the response marker."""
+    """``act [slot [= intent]]`` items separated by ``;`` (at most ``MAX_ACTIONS``), then the response
+    marker."""
 
     def __init__(self, vocab: Vocabulary, service: str | None) -> None:
         self.v = vocab
@@ -301,7 +315,7 @@ class ActionMachine(Machine):
         if state.phase == "end":
             return set()
         if node.terminal:
-            out |= {v.item, v.marker[RESPONSE]}
+            out |= {v.item, v.marker[RESPONSE]} if state.blocks + 1 < MAX_ACTIONS else {v.marker[RESPONSE]}
             if state.phase == "act":
                 out |= set(self.slots.children)
             if state.phase == "slot" and node.label == "intent" and self.intents.children:
@@ -316,11 +330,11 @@ class ActionMachine(Machine):
         if token == v.marker[RESPONSE]:
             return replace(state, phase="end")
         if token == v.item:
-            return State("act", v.system_acts)
+            return State("act", v.system_acts, blocks=state.blocks + 1)
         if token == v.equals:
-            return State("value", self.intents)
+            return State("value", self.intents, blocks=state.blocks)
         if state.phase == "act":
-            return State("slot", _need(self.slots.children.get(token)))
+            return State("slot", _need(self.slots.children.get(token)), blocks=state.blocks)
         raise ValueError(f"token {token} not allowed in phase {state.phase}")
 
 
@@ -357,6 +371,18 @@ class ResponseMachine(Machine):
         if child.terminal and child.label is not None:
             return State("text", self.paths, said=state.said | {child.label})
         return replace(state, node=child)
+
+
+#: How written names are recorded in ``State.said``, per phase (so that none is written twice).
+PREFIX = {"acts": "act:", "service": "service:", "slot": "value:", "req": "requested:"}
+MAX_ACTIONS = 8
+
+
+def _open(node: Trie, said: frozenset[str], prefix: str) -> set[int]:
+    """The children of ``node`` that still lead to a name not yet said (all of them for unnamed tries)."""
+    return {
+        t for t, c in node.children.items() if not c.below or any(prefix + x not in said for x in c.below)
+    }
 
 
 def _need(node: Trie | None) -> Trie:

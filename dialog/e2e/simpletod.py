@@ -27,6 +27,7 @@ from torch import nn
 from dialog.e2e.constrain import Machine, State
 from dialog.e2e.format import DB, MARKERS, OFFERS, USER_ACTS, Segments
 from dialog.errors import TodError
+from dialog.generation import filter_logits, pick, seeded
 from dialog.nlg.seq2seq import LORA_TARGETS, merge_adapters, trained_state
 from dialog.types import GenerationSettings
 
@@ -225,6 +226,7 @@ class SimpleTOD:
     ) -> Written:
         """Write after ``cursor`` until a stop token (kept) or ``max_new`` tokens."""
         settings = settings or GenerationSettings()
+        generator = generator or seeded(settings)
         self.model.eval()
         with torch.inference_mode():
             if settings.num_beams > 1:
@@ -247,11 +249,8 @@ class SimpleTOD:
         score = 0.0
         for _ in range(max_new):
             scores = self._scores(logits[0], tokens, state, machine, settings)
-            if settings.do_sample:
-                token = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=generator))
-            else:
-                token = int(scores.argmax())
-            score += float(torch.log_softmax(scores, -1)[token])
+            token = int(pick(scores, settings, generator))
+            score += float(torch.log_softmax(filter_logits(scores, settings), -1)[token])
             tokens.append(token)
             if token in stops:
                 break
@@ -282,16 +281,6 @@ class SimpleTOD:
                 logits[ids[0]] += bias
         if machine is not None and state is not None:
             logits = machine.mask(state, logits)
-        if settings.do_sample:
-            logits = logits / max(settings.temperature, 1e-5)
-            if settings.top_k:
-                kth = torch.topk(logits, min(settings.top_k, logits.numel())).values[-1]
-                logits = logits.masked_fill(logits < kth, float("-inf"))
-            if settings.top_p < 1.0:
-                probs = torch.softmax(logits, -1)
-                ordered, order = torch.sort(probs, descending=True)
-                drop = torch.cumsum(ordered, -1) - ordered > settings.top_p
-                logits[order[drop]] = float("-inf")
         return logits
 
     def _beam(
@@ -310,7 +299,8 @@ class SimpleTOD:
         for _ in range(max_new):
             candidates = []
             for row, (tokens, score, state) in enumerate(beams):
-                scores = torch.log_softmax(self._scores(logits[row], tokens, state, machine, settings), -1)
+                scores = self._scores(logits[row], tokens, state, machine, settings)
+                scores = torch.log_softmax(filter_logits(scores, settings), -1)
                 top = torch.topk(scores, min(k, scores.numel()))
                 for value, token in zip(top.values.tolist(), top.indices.tolist(), strict=True):
                     if math.isfinite(value):

@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import re
 import time
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from torch import nn
 
 from dialog.backend import Backend
 from dialog.errors import TodError
+from dialog.generation import pick, seeded
 from dialog.nlg.template import TemplateNLG
 from dialog.registry import registry
 from dialog.schema import Schema
@@ -313,6 +315,7 @@ class Seq2SeqNLG:
         self.tokenizer = load_tokenizer()
         self.template = TemplateNLG([])
         self.constrain = True  # slot-constrained decoding (see SlotConstraint)
+        self.decoding = GenerationSettings()  # when a caller gives none
 
     @classmethod
     def from_config(cls, config: NLGConfig) -> Seq2SeqNLG:
@@ -368,9 +371,9 @@ class Seq2SeqNLG:
     ) -> list[list[str]]:
         """``n`` replies per source; with ``slots``, each says exactly those placeholders."""
         batch = self.collate(self.encode(sources))
-        plain = not settings.do_sample and not settings.logit_bias and settings.repetition_penalty == 1.0
+        plain = not settings.logit_bias and settings.repetition_penalty == 1.0
         if n == 1 and settings.num_beams == 1 and plain:
-            return [[t] for t in self._greedy(batch, slots)]
+            return [[t] for t in self._plain(batch, slots, settings)]
         beams = max(settings.num_beams, n)
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.config.max_target,
@@ -405,9 +408,16 @@ class Seq2SeqNLG:
         ]
         return [texts[i * n : (i + 1) * n] for i in range(len(sources))]
 
-    def _greedy(self, batch: dict[str, torch.Tensor], slots: Sequence[Sequence[str]] | None) -> list[str]:
-        """Greedy decoding in a plain loop over the key/value cache: the encoder runs once, each step
-        feeds one token per row (``generate`` costs several times more per token on a CPU)."""
+    def _plain(
+        self,
+        batch: dict[str, torch.Tensor],
+        slots: Sequence[Sequence[str]] | None,
+        settings: GenerationSettings | None = None,
+    ) -> list[str]:
+        """Greedy or sampled decoding in a plain loop over the key/value cache: the encoder runs once,
+        each step feeds one token per row (``generate`` costs several times more per token on a CPU)."""
+        settings = settings or GenerationSettings()
+        generator = seeded(settings)
         from transformers import DynamicCache, EncoderDecoderCache
 
         tokenizer, model = self.tokenizer, self.model
@@ -434,7 +444,7 @@ class Seq2SeqNLG:
                 scores = out.logits[:, -1, :]
                 if constraint is not None:
                     scores = constraint(written, scores)
-                token = torch.where(done, tokenizer.pad_token_id, scores.argmax(-1))
+                token = torch.where(done, tokenizer.pad_token_id, pick(scores, settings, generator))
                 written = torch.cat([written, token[:, None]], 1)
                 done |= token == tokenizer.sep_token_id
                 if bool(done.all()):
@@ -495,8 +505,15 @@ class Seq2SeqNLG:
     def generate(
         self, acts: tuple[DialogueAct, ...], state: DialogueState, settings: GenerationSettings | None = None
     ) -> str:
+        """The reply; without ``settings``, the model's own decoding (``self.decoding``), seeded from
+        the turn when it samples, so that a dialogue replayed gets the same words."""
         if not acts:
             return self.template.generate(acts, state)
+        if settings is None:
+            settings = self.decoding
+            if settings.do_sample and settings.seed is None:
+                seed = zlib.crc32(f"{len(state.history)}:{acts}".encode())
+                settings = replace(settings, seed=seed)
         return self.realise([(acts, state)], settings)[0].text
 
     # --- saving and loading ---------------------------------------------------------------
@@ -550,7 +567,10 @@ class Seq2SeqNLG:
         model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
         if merge:
             merge_adapters(model)
-        return cls(model, config, meta)
+        made = cls(model, config, meta)
+        if meta.get("decoding"):  # the decoding chosen for dialogue, recorded with the model
+            made.decoding = GenerationSettings(**meta["decoding"])
+        return made
 
 
 def merge_adapters(model: nn.Module) -> None:

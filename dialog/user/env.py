@@ -97,7 +97,7 @@ class DialogueEnv(gym.Env[np.ndarray, int]):
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         assert self.transcript is not None and self.situation is not None, "call reset first"
         acts = self.space.acts(self.situation, Move(int(action)))
-        reply = self.agent.conclude(self.state, self.result, acts, self.trace, None)
+        reply = self.agent.conclude(self.state, self.result, acts, self.trace, None, speak=False)
         belief = self.user.belief(self.user_state)
         self.user_state, user_acts = self.user.reply(self.user_state, reply.acts, self.rng)
         satisfaction = self.user.satisfaction(self.user_state)

@@ -103,6 +103,8 @@ def test_belief_machine_accepts_a_gold_turn_and_rejects_what_the_schema_does_not
         f"inform {BELIEF} restaurantbooking findrestaurant ; city = lisbon |",  # not in the context
         f"inform {BELIEF} bankTransfer none |",  # not the service of the turn
         f"inform {BELIEF} {DB}",  # the turn's service is due
+        f"inform {BELIEF} restaurantbooking findrestaurant ; city = porto ; city = porto |",  # twice
+        f"inform inform {BELIEF}",  # the same user act twice
     ):
         with pytest.raises(ValueError):
             machine.run(ids(tokenizer, bad))
@@ -121,7 +123,7 @@ def test_action_and_response_machines(tokenizer, vocab) -> None:  # type: ignore
         actions.run(ids(tokenizer, f"offer restaurant_name ; inform_count count {RESPONSE}")).phase == "end"
     )
     assert actions.run(ids(tokenizer, f"offer_intent intent = booktable {RESPONSE}")).phase == "end"
-    for bad in ("offer colour", "dance", "offer_intent intent = fly"):
+    for bad in ("offer colour", "dance", "offer_intent intent = fly", " ; ".join(["req_more"] * 9)):
         with pytest.raises(ValueError):
             actions.run(ids(tokenizer, bad))
     reply = ResponseMachine(vocab, ["restaurant_name"])

@@ -196,7 +196,7 @@ def test_the_plain_greedy_loop_writes_what_generate_writes() -> None:
     ]
     slots = [["restaurant_name", "city"], [], []]
     batch = nlg.collate(nlg.encode(sources))
-    mine = nlg._greedy(batch, slots)
+    mine = nlg._plain(batch, slots)
     constraint = SlotConstraint(nlg.tokenizer, slots, 1, nlg.config.max_target)
     with torch.inference_mode():
         out = nlg.model.generate(

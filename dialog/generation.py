@@ -1,0 +1,41 @@
+"""Choosing the next token, shared by the generators' decoding loops (the Transformer NLG, SimpleTOD):
+temperature, top-k and top-p filtering, then greedy or sampled picks, from a seeded generator."""
+
+from __future__ import annotations
+
+import torch
+
+from dialog.types import GenerationSettings
+
+
+def filter_logits(logits: torch.Tensor, settings: GenerationSettings) -> torch.Tensor:
+    """Logits (rows × vocabulary, or one row) with temperature applied and what top-k / top-p drop
+    set to -inf (only when sampling)."""
+    if not settings.do_sample:
+        return logits
+    logits = logits / max(settings.temperature, 1e-5)
+    if settings.top_k:
+        kth = torch.topk(logits, min(settings.top_k, logits.shape[-1]), dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if settings.top_p < 1.0:
+        probs = torch.softmax(logits, -1)
+        ordered, order = torch.sort(probs, descending=True, dim=-1)
+        drop = torch.cumsum(ordered, -1) - ordered > settings.top_p
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
+    return logits
+
+
+def pick(
+    logits: torch.Tensor, settings: GenerationSettings, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The next token of each row: the most likely, or a sample of the filtered distribution."""
+    if not settings.do_sample:
+        return logits.argmax(-1)
+    probs = torch.softmax(filter_logits(logits, settings), -1)
+    if probs.dim() == 1:
+        return torch.multinomial(probs, 1, generator=generator)[0]
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+def seeded(settings: GenerationSettings) -> torch.Generator | None:
+    return torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
