@@ -287,7 +287,18 @@ class Candidate:
 
     @property
     def ok(self) -> bool:
-        return self.missing == 0 and self.redundant == 0
+        return self.missing == 0 and self.redundant == 0 and not degenerate(self.text)
+
+
+def degenerate(text: str) -> bool:
+    """A reply that stutters: punctuation repeated (``..``, ``?.``) or a word trigram said twice. The
+    slot constraint can cause it (the model would end, a placeholder is still due), so the guard
+    treats it as an error: another beam, or the template."""
+    if re.search(r"[.?!,;:]\s*[.?!,;:]", text):
+        return True
+    words = text.lower().split()
+    grams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
+    return len(grams) != len(set(grams))
 
 
 @dataclass

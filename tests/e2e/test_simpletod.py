@@ -3,6 +3,8 @@ decoding options, a few training steps that learn a tiny set, and the committed 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -19,7 +21,7 @@ from dialog.e2e.format import (
     split_target,
 )
 from dialog.e2e.simpletod import Cursor, Network, SimpleTOD, SimpleTODConfig, load_tokenizer
-from dialog.types import ActType, FrameState, GenerationSettings
+from dialog.types import ActType, DialogueState, FrameState, GenerationSettings
 
 A = ActType
 SERVICE = "RestaurantBooking"
@@ -208,3 +210,53 @@ def test_decoding_options_and_the_cache(tiny_model, showcase) -> None:  # type: 
     assert runs[0].tokens == runs[1].tokens
     machine = BeliefMachine(vocab, ctx.machine_values, None)
     machine.run(runs[0].tokens[:-1] if runs[0].tokens[-1] in stops else runs[0].tokens)
+
+
+COMMITTED = pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[2] / "data" / "models" / "simpletod" / "meta.json").is_file(),
+    reason="no committed SimpleTOD model",
+)
+
+
+@COMMITTED
+def test_committed_model_writes_a_valid_belief_on_a_known_turn(data_dir) -> None:  # type: ignore[no-untyped-def]
+    from dialog.data.sgd import read_sgd_schemas
+    from dialog.e2e.track import context, write_belief
+
+    model = SimpleTOD.load("simpletod")
+    schemas = read_sgd_schemas(data_dir, "dev")
+    vocab = Vocabulary(model.tokenizer, schemas)
+    text = "I want to make a restaurant reservation for 2 people at half past 11 in the morning."
+    ctx = context(model, vocab, "", text, {})
+    belief = write_belief(model, vocab, ctx, ["Restaurants_2"])
+    assert belief.invalid == [] and set(belief.frames) == {"Restaurants_2"}
+    frame = belief.frames["Restaurants_2"]
+    assert frame.active_intent == "ReserveRestaurant"
+    for slot, values in frame.slot_values.items():  # every value is the schema's or copied from the turn
+        spec = schemas[[s.service for s in schemas].index("Restaurants_2")].slot(slot)
+        assert values[0] in spec.values or values[0] in text or values[0] == "dontcare"
+
+
+@COMMITTED
+def test_committed_agent_answers_odd_input_and_leaves_the_tables_alone(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.agent import create_agent
+    from dialog.backend import open_backends
+
+    schemas = list(showcase.values())
+    backends = open_backends(schemas)
+    agent = create_agent("simpletod", schemas, backends)
+    before = {name: backend.fingerprint() for name, backend in backends.items()}
+    state = DialogueState()
+    for text in (
+        "",
+        "x" * 20_000,
+        "Robert'); DROP TABLE restaurants;--",
+        "{restaurant_name} {{7*7}}",
+        "日本語で",
+    ):
+        reply = agent.respond(text, state)
+        assert reply.text.strip()
+        state = reply.state
+    reply = agent.respond("I want to eat italian food in Porto", DialogueState())
+    assert reply.text.strip() and reply.acts
+    assert {name: backend.fingerprint() for name, backend in backends.items()} == before

@@ -15,6 +15,7 @@ from dialog.nlg.seq2seq import (
     NLGConfig,
     Seq2SeqNLG,
     SlotConstraint,
+    degenerate,
     delexicalise,
     delexicalise_text,
     lexicalise,
@@ -180,6 +181,9 @@ def test_the_options_of_a_request_must_be_said_as_they_are() -> None:
     assert words == ["Maria Silva", "Carlos Ortega"]
     assert slot_errors("Who should get it: maria silva or Carlos Ortega?", [], words) == (0, 0)
     assert slot_errors("Do you want to send me to visit to?", [], words) == (2, 0)
+    assert degenerate("The transfer is 120.5.......... Is this correct?")
+    assert degenerate("the transfer is savings and the transfer is savings")
+    assert not degenerate("Please confirm: a transfer of [amount] to [recipient_name]. Is that right?")
     assert tidy("please confirm the following details : transfer 7 : 30") == (
         "please confirm the following details: transfer 7:30"
     )
