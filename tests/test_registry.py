@@ -45,7 +45,7 @@ def test_builtin_registry_snapshot() -> None:
         "dst": ["bert", "rule"],
         "policy": ["form", "ppo"],
         "nlg": ["seq2seq", "template"],
-        "agent": ["form", "pipeline"],
+        "agent": ["form", "pipeline", "simpletod"],
         "user": ["agenda"],
     }
     assert set(STAGES) == set(load_builtins().snapshot())
