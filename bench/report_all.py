@@ -7,7 +7,8 @@ The schemas are the showcase services and the 8 SGD dev services unseen in train
 dialogues per run are spread evenly over them. Runs: the form agent at act level (no error and 20 %
 user error), the form policy and the PPO policy at act level with 20 % error, and at text level the
 rule pipeline (`form`), the BERT pipeline (BERT NLU) with the form and with the PPO policy, and the
-BERT pipeline with the PPO policy and the Transformer NLG.
+BERT pipeline with the PPO policy and the Transformer NLG (the `pipeline` default), and SimpleTOD at
+text level (``--simpletod-total`` dialogues: about 1 s a turn on 2 cores, so fewer than the others).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
     ("form_acts_err20", "form", {}, "acts", 0.2),
     ("ppo_acts_err20", "form", {"policy": "ppo"}, "acts", 0.2),
     ("form_text", "form", {}, "text", 0.0),
-    ("pipeline_form_text", "pipeline", {"policy": "form"}, "text", 0.0),
-    ("pipeline_ppo_text", "pipeline", {"policy": "ppo"}, "text", 0.0),
+    ("pipeline_form_text", "pipeline", {"policy": "form", "nlg": "template"}, "text", 0.0),
+    ("pipeline_ppo_text", "pipeline", {"policy": "ppo", "nlg": "template"}, "text", 0.0),
     ("pipeline_ppo_seq2seq_text", "pipeline", {"policy": "ppo", "nlg": "seq2seq"}, "text", 0.0),
+    ("simpletod_text", "simpletod", {}, "text", 0.0),
 ]
 
 
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("docs/runs/report_all"))
     parser.add_argument("--only", default="", help="comma-separated run names (default: all available)")
+    parser.add_argument("--simpletod-total", type=int, default=55, help="dialogues of the SimpleTOD run")
     args = parser.parse_args()
     load_builtins()
     paths = ["schemas/showcase/*.yaml", *[f"schemas/sgd/{s}.yaml" for s in UNSEEN_DEV_SERVICES]]
@@ -60,9 +63,15 @@ def main() -> None:
         if stages.get("nlg") == "seq2seq" and not (models_dir() / "nlg-seq2seq").exists():
             print(f"skip {name}: no trained NLG committed")
             continue
+        if agent_name == "simpletod" and not (models_dir() / "simpletod").exists():
+            print(f"skip {name}: no trained SimpleTOD committed")
+            continue
         t0 = time.perf_counter()
         agent = create_agent(agent_name, schemas, backends, **stages)
-        config = EvalConfig(agent=agent_name, n=n, seed=args.seed, level=level, nlu_error=rate, stages=stages)  # type: ignore[arg-type]
+        runs = n if agent_name != "simpletod" else max(1, round(args.simpletod_total / len(schemas)))
+        config = EvalConfig(
+            agent=agent_name, n=runs, seed=args.seed, level=level, nlu_error=rate, stages=stages
+        )  # type: ignore[arg-type]
         metrics = evaluate(schemas, backends, config, agent=agent).metrics
         path = args.out / f"{name}.json"
         path.write_text(json.dumps(metrics, indent=1) + "\n")
