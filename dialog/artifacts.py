@@ -48,6 +48,12 @@ def save(
     tensors = {f"lora.{k}": v.half().contiguous() for k, v in lora_state(encoder).items()}
     tensors.update({f"heads.{k}": v.detach().half().contiguous() for k, v in heads.state_dict().items()})
     save_file(tensors, str(directory / "weights.safetensors"))
+    write_meta(directory, kind, version, config, meta)
+
+
+def write_meta(
+    directory: Path, kind: str, version: int, config: Mapping[str, Any], meta: Mapping[str, Any]
+) -> None:
     out = {
         "format_version": version,
         "kind": kind,
@@ -56,6 +62,60 @@ def save(
         **{k: v for k, v in meta.items() if k not in RESERVED},
     }
     (directory / "meta.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters that training changes (adapters, new layers): what a generator's artifact holds."""
+    return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_trained(
+    directory: Path,
+    model: nn.Module,
+    kind: str,
+    version: int,
+    config: Mapping[str, Any],
+    meta: Mapping[str, Any],
+) -> None:
+    """A generator's trained parameters (fp16 safetensors) and its meta.json."""
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.half().contiguous() for k, v in trained_state(model).items()}
+    save_file(tensors, str(directory / "weights.safetensors"))
+    write_meta(directory, kind, version, config, meta)
+
+
+def load_trained(
+    path: str | Path, kind: str, version: int, command: str
+) -> tuple[dict[str, Any], dict[str, torch.Tensor], Path]:
+    """(meta, tensors, weights file) of a generator's artifact; a clear error naming the file when one
+    is missing, damaged or of another kind (``command`` says how to make one)."""
+    from safetensors.torch import load_file
+
+    directory = resolve(path)
+    meta_path, weights = directory / "meta.json", directory / "weights.safetensors"
+    for needed in (meta_path, weights):
+        if not needed.is_file():
+            raise TodError(f"{needed}: missing (train one with `{command}`, or name a committed one)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("kind") != kind or meta.get("format_version") != version:
+            raise TodError(f"{meta_path}: not a {kind} model of format {version}")
+        tensors = load_file(str(weights))
+    except TodError:
+        raise
+    except Exception as exc:
+        raise TodError(f"{directory}: cannot read the {kind} model: {exc}") from None
+    return meta, tensors, weights
+
+
+def fit_trained(model: nn.Module, tensors: Mapping[str, torch.Tensor], weights: Path) -> None:
+    """Put saved trained parameters into a freshly built model; an error when they do not fit."""
+    missing = set(trained_state(model)) - set(tensors)
+    if missing:
+        raise TodError(f"{weights}: weights do not fit the model (missing {sorted(missing)[:3]})")
+    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
 
 
 def update_meta(directory: Path, meta: Mapping[str, Any]) -> None:

@@ -12,23 +12,22 @@ beam search, each optionally under a finite-state machine of ``dialog.e2e.constr
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.e2e.constrain import Machine, State
 from dialog.e2e.format import DB, MARKERS, OFFERS, USER_ACTS, Segments
 from dialog.errors import TodError
 from dialog.generation import filter_logits, pick, seeded
-from dialog.nlg.seq2seq import LORA_TARGETS, merge_adapters, trained_state
+from dialog.nlg.seq2seq import LORA_TARGETS, merge_adapters
 from dialog.types import GenerationSettings
 
 FORMAT_VERSION = 1
@@ -332,51 +331,21 @@ class SimpleTOD:
     # --- saving and loading -----------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
-        from safetensors.torch import save_file
-
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.half().contiguous() for k, v in trained_state(self.model).items()}
-        save_file(tensors, str(directory / "weights.safetensors"))
-        self.save_meta(directory)
+        save_trained(directory, self.model, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)
 
     def save_meta(self, directory: Path) -> None:
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "kind": KIND,
-            "config": self.config.to_dict(),
-            "date": datetime.now(UTC).date().isoformat(),
-            **{k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config", "date")},
-        }
-        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        write_meta(directory, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)
 
     @classmethod
     def load(cls, path: str | Path, merge: bool = True) -> SimpleTOD:
-        from safetensors.torch import load_file
-
-        from dialog.artifacts import resolve
-
-        directory = resolve(path)
-        meta_path, weights = directory / "meta.json", directory / "weights.safetensors"
-        for needed in (meta_path, weights):
-            if not needed.is_file():
-                raise TodError(
-                    f"{needed}: missing (train one with `tod train simpletod`, or name a committed one)"
-                )
+        """A saved model; ``merge=False`` keeps the adapters apart, to train further."""
+        meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train simpletod")
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
-                raise TodError(f"{meta_path}: not a {KIND} model of format {FORMAT_VERSION}")
             config = SimpleTODConfig(**meta["config"])
-            tensors = load_file(str(weights))
-        except TodError:
-            raise
-        except Exception as exc:
-            raise TodError(f"{directory}: cannot read the SimpleTOD model: {exc}") from None
-        model = build(config)
-        missing = set(trained_state(model)) - set(tensors)
-        if missing:
-            raise TodError(f"{weights}: weights do not fit the model (missing {sorted(missing)[:3]})")
-        model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+            model = build(config)
+        except (TypeError, TodError) as exc:
+            raise TodError(f"{weights.parent}: cannot read the SimpleTOD model: {exc}") from None
+        fit_trained(model, tensors, weights)
         if merge and config.init == "minilm":
             merge_adapters(model)
         return cls(model, config, meta)

@@ -17,20 +17,19 @@ if every beam has an error, the template NLG answers (and the fallback is counte
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.backend import Backend
 from dialog.errors import TodError
 from dialog.generation import pick, seeded
@@ -188,10 +187,6 @@ def tokenizer_ids(model: Any) -> None:
     model.generation_config.decoder_start_token_id = tokenizer.cls_token_id
     model.generation_config.eos_token_id = tokenizer.sep_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-
-
-def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
 
 
 class Network(nn.Module):
@@ -530,52 +525,21 @@ class Seq2SeqNLG:
     # --- saving and loading ---------------------------------------------------------------
 
     def save(self, directory: Path) -> None:
-        from safetensors.torch import save_file
-
-        directory.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.half().contiguous() for k, v in trained_state(self.model).items()}
-        save_file(tensors, str(directory / "weights.safetensors"))
-        self.save_meta(directory)
+        save_trained(directory, self.model, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)
 
     def save_meta(self, directory: Path) -> None:
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "kind": KIND,
-            "config": self.config.to_dict(),
-            "date": datetime.now(UTC).date().isoformat(),
-            **{k: v for k, v in self.meta.items() if k not in ("format_version", "kind", "config", "date")},
-        }
-        (directory / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        write_meta(directory, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)
 
     @classmethod
     def load(cls, path: str | Path, merge: bool = True) -> Seq2SeqNLG:
         """A saved model; ``merge=False`` keeps the adapters apart, to train further."""
-        from safetensors.torch import load_file
-
-        from dialog.artifacts import resolve
-
-        directory = resolve(path)
-        meta_path, weights = directory / "meta.json", directory / "weights.safetensors"
-        for needed in (meta_path, weights):
-            if not needed.is_file():
-                raise TodError(
-                    f"{needed}: missing (train an NLG with `tod train nlg`, or name a committed one)"
-                )
+        meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train nlg")
         try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
-                raise TodError(f"{meta_path}: not a {KIND} model of format {FORMAT_VERSION}")
             config = NLGConfig(**meta["config"])
-            tensors = load_file(str(weights))
-        except TodError:
-            raise
-        except Exception as exc:
-            raise TodError(f"{directory}: cannot read the NLG model: {exc}") from None
+        except TypeError as exc:
+            raise TodError(f"{weights.parent}: cannot read the NLG model: {exc}") from None
         model = build(config)
-        missing = set(trained_state(model)) - set(tensors)
-        if missing:
-            raise TodError(f"{weights}: weights do not fit the model (missing {sorted(missing)[:3]})")
-        model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+        fit_trained(model, tensors, weights)
         if merge:
             merge_adapters(model)
         made = cls(model, config, meta)
