@@ -1,5 +1,6 @@
-"""Latency of one reply of the Transformer NLG on this machine (batch of one, greedy unless told),
-with and without slot-constrained decoding, on a random sample of SGD dev system turns.
+"""Latency of one reply of the Transformer NLG on this machine (batch of one): greedy with and without
+slot-constrained decoding, and the model's own decoding (sampling), on a random sample of SGD dev
+system turns.
 
     python bench/nlg_latency.py --data-dir ../shared/data --n 200 --json docs/runs/nlg_latency.json
 """
@@ -17,6 +18,7 @@ from dialog.data.sgd import load_dialogues, read_sgd_schemas
 from dialog.data.views import nlg_pairs
 from dialog.eval.nlg import latency
 from dialog.nlg.seq2seq import Seq2SeqNLG
+from dialog.types import GenerationSettings
 
 
 def main() -> None:
@@ -32,7 +34,11 @@ def main() -> None:
     out = {"n": args.n, "reply_tokens_p50": float(np.median([len(p.utterance.split()) for p in sample]))}
     for constrain in (True, False):
         nlg.constrain = constrain
-        out["constrained" if constrain else "unconstrained"] = latency(nlg, sample, n=args.n)
+        out["constrained" if constrain else "unconstrained"] = latency(
+            nlg, sample, args.n, GenerationSettings()
+        )
+    nlg.constrain = True
+    out["constrained, own decoding"] = latency(nlg, sample, args.n)  # sampling at T=0.5 (its meta)
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
