@@ -56,13 +56,19 @@ class Trie:
         if label is not None:
             node.below.add(label)
 
-    def add_spans(self, ids: Sequence[int], longest: int = MAX_SPAN) -> None:
-        """Every contiguous span of ``ids`` (up to ``longest`` tokens): each node is an end."""
+    def add_spans(
+        self, ids: Sequence[int], longest: int = MAX_SPAN, inner: frozenset[int] = frozenset()
+    ) -> None:
+        """Every contiguous span of ``ids`` (up to ``longest`` tokens) that neither starts nor ends
+        inside a word (``inner``: the ids of word-continuing pieces, ``##...``)."""
         for start in range(len(ids)):
+            if ids[start] in inner:
+                continue
             node = self
-            for token in ids[start : start + longest]:
-                node = node.children.setdefault(token, Trie())
-                node.terminal = True
+            for end in range(start, min(len(ids), start + longest)):
+                node = node.children.setdefault(ids[end], Trie())
+                if end + 1 >= len(ids) or ids[end + 1] not in inner:
+                    node.terminal = True
 
     def walk(self, ids: Iterable[int]) -> Trie | None:
         node: Trie | None = self
@@ -82,6 +88,7 @@ class Vocabulary:
             self._one(t) for t in (ITEM, EQUALS, END_BLOCK, REQUESTED)
         )
         self.separators = {self.item, self.end_block, *self.marker.values(), tokenizer.sep_token_id}
+        self.inner = frozenset(i for t, i in tokenizer.get_vocab().items() if t.startswith("##"))
         self.eos = tokenizer.sep_token_id
         self.user_acts = self.names(a.value for a in USER_ACTS)
         self.system_acts = self.names(a.value for a in SYSTEM_ACTS)
@@ -129,7 +136,7 @@ class Vocabulary:
             run: list[int] = []
             for token in [*segment, self.item]:
                 if token in self.separators or token == self.equals:
-                    root.add_spans(run)
+                    root.add_spans(run, MAX_SPAN, self.inner)
                     run = []
                 else:
                     run.append(token)

@@ -117,6 +117,12 @@ def test_belief_machine_accepts_a_gold_turn_and_rejects_what_the_schema_does_not
     assert ids(tokenizer, "lisbon")[0] not in allowed
     masked = machine.mask(state, torch.zeros(len(tokenizer)))
     assert torch.isfinite(masked).sum().item() == len(allowed)
+    # A copied value neither starts nor ends inside a word.
+    pieces = ids(tokenizer, "findrestaurants")
+    assert len(pieces) > 1
+    values = vocab.context_values([pieces])
+    assert pieces[1] not in values.children and not values.children[pieces[0]].terminal
+    assert values.walk(pieces) is not None and values.walk(pieces).terminal
 
 
 def test_action_and_response_machines(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
