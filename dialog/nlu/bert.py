@@ -131,6 +131,8 @@ class BertNLU(artifacts.AdapterModel):
         self.known = {label.partition(":")[0] for label in config.intents if ":" in label}
         self._intent_mask: torch.Tensor | None = None
         self._tag_mask: torch.Tensor | None = None
+        # (n_intents, n_tags): the tags each intent allows (config.intent_slots), or None.
+        self._intent_tags = intent_tag_table(config) if config.intent_slots else None
 
     # --- making -----------------------------------------------------------------------------
 
@@ -218,6 +220,9 @@ class BertNLU(artifacts.AdapterModel):
         if self._intent_mask is not None and self._tag_mask is not None:
             logits["intent"] = logits["intent"].masked_fill(~self._intent_mask, float("-inf"))
             logits["tags"] = logits["tags"].masked_fill(~self._tag_mask, -1e4)
+        if self._intent_tags is not None:
+            allowed = self._intent_tags[logits["intent"].argmax(-1)]  # (B, n_tags)
+            logits["tags"] = logits["tags"].masked_fill(~allowed.unsqueeze(1), -1e4)
         crf = self.model.heads.crf
         decoded: list[list[int]] = []
         if crf is not None:
@@ -331,6 +336,24 @@ class BertNLU(artifacts.AdapterModel):
             if slots is None or slot in slots:
                 acts.append(DialogueAct(A.REQUEST, slot, (), service))
         return tuple(dict.fromkeys(acts))
+
+
+def intent_slot_table(targets: Sequence[Target]) -> dict[str, list[str]]:
+    """For each intent (but "NONE"), the slots tagged in its targets."""
+    table: dict[str, set[str]] = {}
+    for t in targets:
+        if t.intent != "NONE":
+            table.setdefault(t.intent, set()).update(tag[2:] for tag in t.tags if tag != "O")
+    return {intent: sorted(slots) for intent, slots in sorted(table.items())}
+
+
+def intent_tag_table(config: JointConfig) -> torch.Tensor:
+    """(n_intents, n_tags) bool: which tags each intent allows; intents without an entry allow all."""
+    rows = []
+    for intent in config.intents:
+        slots = config.intent_slots.get(intent)
+        rows.append([slots is None or tag == "O" or tag[2:] in slots for tag in config.tags])
+    return torch.tensor(rows)
 
 
 def _spans(tags: Sequence[str], tokens: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:

@@ -32,6 +32,9 @@ class JointConfig:
     lora_rank: int = 16
     lora_alpha: int = 32
     crf: bool = False  # a linear-chain CRF over the word tags
+    # intent → the slots tagged with it in training; at inference a word may only get a tag of the
+    # predicted intent's slots (intents not listed: any). Empty: no restriction.
+    intent_slots: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def tags(self) -> list[str]:

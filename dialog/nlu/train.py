@@ -29,6 +29,10 @@ class NLUTrainSpec(LoopSpec):
     head_lr: float = 3e-3
     max_length: int = 96
     crf: bool = False
+    intent_slots: bool = Field(
+        default=False,
+        description="Tag a word only with slots seen in training with the predicted intent.",
+    )
     resume: str | None = Field(default=None, description="A saved model to train further (same labels).")
 
 
@@ -68,7 +72,7 @@ def training_data(spec: NLUTrainSpec, data_dir: str | None) -> tuple[list[Target
 
 def train_nlu(spec: NLUTrainSpec, out: Path, data_dir: str | None, progress: bool = True) -> dict[str, Any]:
     from dialog.eval.nlu import latency, score_targets
-    from dialog.nlu.bert import BertNLU
+    from dialog.nlu.bert import BertNLU, intent_slot_table
     from dialog.train.loop import TrainConfig
 
     train, dev = training_data(spec, data_dir)
@@ -76,6 +80,8 @@ def train_nlu(spec: NLUTrainSpec, out: Path, data_dir: str | None, progress: boo
     config = BertNLU.labels_for(
         train, max_length=spec.max_length, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha, crf=spec.crf
     )
+    if spec.intent_slots:
+        config.intent_slots = intent_slot_table(train)
     nlu = BertNLU.resume(spec.resume) if spec.resume else BertNLU.from_config(config)
     nlu.meta["spec"] = spec.model_dump()
     loop = TrainConfig.from_spec(spec)

@@ -103,6 +103,24 @@ def test_missing_or_damaged_model_is_a_clear_error(tmp_path: Path, trained: tupl
         BertNLU.load(broken)
 
 
+def test_intent_slot_table_restricts_the_tags(trained: tuple[BertNLU, Path]) -> None:
+    import dataclasses
+
+    from dialog.nlu.bert import intent_slot_table
+
+    _, path = trained
+    table = intent_slot_table(tiny_set(64, 0))
+    assert table == {f"{S}:Order": ["drink"]}  # "NONE" (thank-you turns) is not restricted
+    free = BertNLU.load(path)
+    assert free.predict([(["one", "latte", "please"], "")])[0]["tags"][1] == "B-drink"
+    # An intent whose table has no slot: the tagger may not tag anything, however sure it is.
+    config = dataclasses.replace(free.config, intent_slots={f"{S}:Order": []})
+    restricted = BertNLU(free.model, config)
+    [pred] = restricted.predict([(["one", "latte", "please"], "")])
+    assert pred["intent"] == f"{S}:Order"
+    assert pred["tags"] == ["O", "O", "O"]
+
+
 def test_spans_from_tags() -> None:
     tokens = [("in", 0, 2), ("San", 3, 6), ("Jose", 7, 11), ("at", 12, 14), ("7", 15, 16), ("pm", 17, 19)]
     tags = ["O", "B-city", "I-city", "O", "I-time", "I-time"]
