@@ -531,12 +531,19 @@ def bench_command(
     policy: Annotated[str | None, typer.Option("--policy")] = None,
     nlg: Annotated[str | None, typer.Option("--nlg")] = None,
     db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
+    greedy: Annotated[
+        bool, typer.Option("--greedy", help="The Transformer NLG decodes greedily (not its own decoding).")
+    ] = False,
+    memo: Annotated[
+        bool, typer.Option("--memo/--no-memo", help="Reuse replies of greedy/beam decodings already done.")
+    ] = True,
 ) -> None:
     """Per-stage and whole-turn latency (p50, p99), dialogues per second, peak memory."""
     from dialog.eval.bench import bench
 
     loaded, backends = _load(schemas or ["schemas/showcase/*.yaml"], db_dir)
-    result = bench(agent, loaded, backends, n, seed, {"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg})
+    chosen = {"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg}
+    result = bench(agent, loaded, backends, n, seed, chosen, greedy=greedy, memo=memo)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2) + "\n")
     stages = ", ".join(

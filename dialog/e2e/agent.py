@@ -24,7 +24,7 @@ from dialog.errors import TodError
 from dialog.lookup import BackendLookup
 from dialog.nlg.seq2seq import delexicalise, lexicalise, slot_errors, tidy
 from dialog.nlg.template import TemplateNLG
-from dialog.policy.form import call_turn, current_row, offered_keys
+from dialog.policy.form import current_row
 from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.types import (
@@ -145,7 +145,7 @@ class SimpleTODAgent:
         service = schema.service if schema else None
         result = state.backend.get(service or "")
         frame = state.frame(service or "")
-        row = _row(state, schema, result) if schema else None
+        row = current_row(state, schema, result, move_on=True) if schema else None
         out = []
         for act, slot, intent in items:
             values: tuple[str, ...] = ()
@@ -165,21 +165,6 @@ def _merge(old: FrameState, new: FrameState) -> FrameState:
     """The written state, keeping the intent when the model wrote none."""
     intent = new.active_intent if new.active_intent != "NONE" else old.active_intent
     return FrameState(intent, new.requested_slots, new.slot_values)
-
-
-def _row(state: DialogueState, schema: Schema, result: BackendResult | None) -> Row | None:
-    """The result being talked about: the executed row, the offered one, or the next one to offer."""
-    if result is None or not result.rows:
-        return None
-    if result.transactional:
-        return result.rows[0]
-    key = schema.key_slot(result.call.method)
-    offered = offered_keys(state, schema.service, key, call_turn(state, result)) if key else []
-    user = {a.act for a in state.history[-1].acts} if state.history else set()
-    if not offered or A.REQUEST_ALTS in user or (A.NEGATE in user and offered):
-        fresh = [r for r in result.rows if key is None or r.get(key) not in offered]
-        return fresh[0] if fresh else None
-    return current_row(state, schema, result)
 
 
 def _value(

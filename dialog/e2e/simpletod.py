@@ -143,6 +143,7 @@ class SimpleTOD:
         self.meta = meta or {}
         self.tokenizer = load_tokenizer()
         self.ids = {m: self.tokenizer.convert_tokens_to_ids(m) for m in MARKERS}
+        self._biases: dict[tuple[tuple[str, float], ...], list[tuple[int, float]]] = {}
 
     @classmethod
     def from_config(cls, config: SimpleTODConfig) -> SimpleTOD:
@@ -274,13 +275,23 @@ class SimpleTOD:
             logits[seen] = torch.where(
                 picked > 0, picked / settings.repetition_penalty, picked * settings.repetition_penalty
             )
-        for word, bias in settings.logit_bias:
-            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-            if ids:
-                logits[ids[0]] += bias
+        for token, bias in self._bias_ids(settings.logit_bias):
+            logits[token] += bias
         if machine is not None and state is not None:
             logits = machine.mask(state, logits)
         return logits
+
+    def _bias_ids(self, logit_bias: tuple[tuple[str, float], ...]) -> list[tuple[int, float]]:
+        """(first word piece, bias) of each biased word; tokenized once per setting, not per step."""
+        known = self._biases.get(logit_bias)
+        if known is None:
+            known = []
+            for word, bias in logit_bias:
+                ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+                if ids:
+                    known.append((ids[0], bias))
+            self._biases[logit_bias] = known
+        return known
 
     def _beam(
         self,

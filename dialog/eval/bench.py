@@ -10,6 +10,7 @@ import resource
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,23 @@ def bench(
     n: int = 20,
     seed: int = 0,
     stages: Mapping[str, str | None] | None = None,
+    greedy: bool = False,
+    memo: bool = True,
 ) -> dict[str, Any]:
+    """``greedy``: the NLG decodes greedily (not its own decoding); ``memo``: it may reuse the replies
+    of decodings already done (off: every reply is decoded, the cold-start figure)."""
     agent = create_agent(agent_name, schemas, backends, **dict(stages or {}))
     out: dict[str, Any] = {"agent": agent_name, "stages": dict(agent.names), "n_per_schema": n}
+    nlg = getattr(agent, "nlg", None)
+    if greedy and hasattr(nlg, "decoding"):
+        from dialog.types import GenerationSettings
+
+        nlg.decoding = GenerationSettings()  # type: ignore[union-attr]
+    if not memo and hasattr(nlg, "memo_size"):
+        nlg.memo_size = 0  # type: ignore[union-attr]
+    if hasattr(nlg, "decoding"):
+        out["nlg_decoding"] = asdict(nlg.decoding)  # type: ignore[union-attr]
+        out["nlg_memo"] = bool(getattr(nlg, "memo_size", 0))
     if hasattr(agent, "policy"):  # a pipeline; SimpleTOD reads text only
         seconds, _ = _dialogues(agent, schemas, backends, n, seed, "acts")
         out["dialogues_per_s_acts"] = n * len(schemas) / seconds

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import time
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -33,6 +33,10 @@ from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.backend import Backend
 from dialog.errors import TodError
 from dialog.generation import pick, seeded
+from dialog.nlg.shortlist import FILE as SHORTLIST_FILE
+from dialog.nlg.shortlist import ShortlistHead, output_layer
+from dialog.nlg.shortlist import install as install_shortlist
+from dialog.nlg.shortlist import read as read_shortlist
 from dialog.nlg.template import TemplateNLG
 from dialog.registry import registry
 from dialog.schema import Schema
@@ -322,6 +326,11 @@ class Seq2SeqNLG:
         self.template = TemplateNLG([])
         self.constrain = True  # slot-constrained decoding (see SlotConstraint)
         self.decoding = GenerationSettings()  # when a caller gives none
+        self.shortlist: ShortlistHead | None = None  # see dialog/nlg/shortlist.py
+        # Deterministic decodings already done: (source, placeholders, settings, n) → replies. The
+        # source is delexicalised (placeholders, no user values), so replies are shared safely.
+        self.memo: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
+        self.memo_size = 4096
 
     @classmethod
     def from_config(cls, config: NLGConfig) -> Seq2SeqNLG:
@@ -375,8 +384,35 @@ class Seq2SeqNLG:
         n: int,
         slots: Sequence[Sequence[str]] | None = None,
     ) -> list[list[str]]:
-        """``n`` replies per source; with ``slots``, each says exactly those placeholders."""
+        """``n`` replies per source; with ``slots``, each says exactly those placeholders. Greedy and
+        beam decodings are deterministic: each is remembered (``memo``) and not done twice."""
+        if settings.do_sample or not self.memo_size:
+            return self._run(sources, settings, n, slots)
+        keys = [(src, tuple(slots[i]) if slots else None, settings, n) for i, src in enumerate(sources)]
+        found = {i: self.memo[key] for i, key in enumerate(keys) if key in self.memo}
+        todo = [i for i in range(len(keys)) if i not in found]
+        if todo:
+            done = self._run(
+                [sources[i] for i in todo], settings, n, [slots[i] for i in todo] if slots else None
+            )
+            found.update(zip(todo, done, strict=True))
+        for i, key in enumerate(keys):
+            self.memo[key] = found[i]
+            self.memo.move_to_end(key)
+        while len(self.memo) > self.memo_size:
+            self.memo.popitem(last=False)
+        return [list(found[i]) for i in range(len(keys))]
+
+    def _run(
+        self,
+        sources: Sequence[str],
+        settings: GenerationSettings,
+        n: int,
+        slots: Sequence[Sequence[str]] | None = None,
+    ) -> list[list[str]]:
         batch = self.collate(self.encode(sources))
+        if self.shortlist is not None:
+            self.shortlist.use_inputs(batch["input_ids"])
         plain = not settings.logit_bias and settings.repetition_penalty == 1.0
         if n == 1 and settings.num_beams == 1 and plain:
             return [[t] for t in self._plain(batch, slots, settings)]
@@ -531,8 +567,13 @@ class Seq2SeqNLG:
         write_meta(directory, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)
 
     @classmethod
-    def load(cls, path: str | Path, merge: bool = True) -> Seq2SeqNLG:
-        """A saved model; ``merge=False`` keeps the adapters apart, to train further."""
+    def load(
+        cls, path: str | Path, merge: bool = True, int8: bool | None = None, shortlist: bool | None = None
+    ) -> Seq2SeqNLG:
+        """A saved model; ``merge=False`` keeps the adapters apart, to train further. For inference,
+        ``int8`` (dynamic quantization of the linear layers, weights per channel) and ``shortlist``
+        (see dialog/nlg/shortlist.py) default to the model's meta (``inference``), chosen by
+        bench/nlg_speed.py."""
         meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train nlg")
         try:
             config = NLGConfig(**meta["config"])
@@ -540,9 +581,23 @@ class Seq2SeqNLG:
             raise TodError(f"{weights.parent}: cannot read the NLG model: {exc}") from None
         model = build(config)
         fit_trained(model, tensors, weights)
+        inference = meta.get("inference", {}) if merge else {}
+        int8 = inference.get("int8", False) if int8 is None else int8
+        shortlist = inference.get("shortlist", False) if shortlist is None else shortlist
         if merge:
             merge_adapters(model)
+            ids = read_shortlist(weights.parent) if shortlist else None
+            if shortlist and ids is None:
+                raise TodError(f"{weights.parent}: no {SHORTLIST_FILE} (bench/nlg_speed.py --write makes it)")
+            if ids is not None:
+                install_shortlist(model, ids)
+            if int8:
+                from dialog.encoder import quantize
+
+                model = quantize(model)  # a copy: the shortlist head is found again below
         made = cls(model, config, meta)
+        head = output_layer(model)
+        made.shortlist = head if isinstance(head, ShortlistHead) else None
         if meta.get("decoding"):  # the decoding chosen for dialogue, recorded with the model
             made.decoding = GenerationSettings(**meta["decoding"])
         return made

@@ -53,14 +53,23 @@ def offered_keys(state: DialogueState, service: str, key: str, since: int | None
     ]
 
 
-def current_row(state: DialogueState, schema: Schema, result: BackendResult | None) -> Row | None:
-    """The result the user is talking about: the last offered search row, or the executed row."""
+def current_row(
+    state: DialogueState, schema: Schema, result: BackendResult | None, move_on: bool = False
+) -> Row | None:
+    """The result the user is talking about: the last offered search row, or the executed row. With
+    ``move_on``, the next one to offer when none was offered yet or the user turned the offer down
+    (or asked for another)."""
     if result is None or not result.rows:
         return None
     if result.transactional:
         return result.rows[0]
     key = schema.key_slot(result.call.method)
     offered = offered_keys(state, schema.service, key, call_turn(state, result)) if key else []
+    if move_on:
+        user = {a.act for a in state.history[-1].acts} if state.history else set()
+        if not offered or A.REQUEST_ALTS in user or A.NEGATE in user:
+            fresh = [r for r in result.rows if key is None or r.get(key) not in offered]
+            return fresh[0] if fresh else None
     if not offered or key is None:
         return None
     return next((r for r in result.rows if r.get(key) == offered[-1]), None)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from dialog.errors import TodError
+from dialog.nlg import shortlist
 from dialog.nlg.seq2seq import (
     Network,
     NLGConfig,
@@ -135,6 +136,14 @@ def test_a_few_steps_teach_one_pair(tmp_path: Path) -> None:
     nlg.save(tmp_path / "m")
     loaded = Seq2SeqNLG.load(tmp_path / "m")
     assert loaded.generate(OFFER, DialogueState()) == gen.text
+    # The fast forms say the same: int8 linears, and an output layer over the target's word pieces
+    # (the placeholders' pieces come from the input).
+    with pytest.raises(TodError, match=r"no shortlist\.json"):
+        Seq2SeqNLG.load(tmp_path / "m", shortlist=True)
+    shortlist.write(tmp_path / "m", shortlist.target_ids(nlg.tokenizer, ["what about in?"]))
+    fast = Seq2SeqNLG.load(tmp_path / "m", int8=True, shortlist=True)
+    assert fast.shortlist is not None
+    assert fast.generate(OFFER, DialogueState()) == gen.text
 
 
 def test_missing_or_damaged_model_is_a_clear_error(tmp_path: Path) -> None:
@@ -161,6 +170,40 @@ def test_committed_model_still_scores_on_sgd_dev(data_dir: Path) -> None:
     recorded = next(v for k, v in nlg.meta["metrics"].items() if k.startswith("sgd_dev"))
     assert scores["bleu"] >= recorded["bleu"] - 6  # a small slice varies
     assert scores["slot_error_rate"] <= 0.03
+
+
+def test_shortlist_scores_only_its_pieces_and_the_inputs(untrained: Seq2SeqNLG) -> None:
+    from torch import nn
+
+    full = nn.Linear(8, 50)
+    head = shortlist.ShortlistHead(full, [0, 3, 7])
+    head.use_inputs(torch.tensor([[7, 9, 9, 12]]))
+    hidden = torch.randn(2, 1, 8)
+    out = head(hidden)
+    expected = full(hidden).detach()
+    scored = [0, 3, 7, 9, 12]
+    assert torch.allclose(out[..., scored], expected[..., scored], atol=1e-6)
+    others = [i for i in range(50) if i not in scored]
+    assert torch.isinf(out[..., others]).all() and (out[..., others] < 0).all()
+
+
+def test_deterministic_decodings_are_remembered(
+    untrained: Seq2SeqNLG, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = [untrained.source(OFFER)[0]]
+    runs = []
+    real = untrained._run
+    monkeypatch.setattr(untrained, "_run", lambda *a, **k: runs.append(a[0]) or real(*a, **k))
+    untrained.memo.clear()
+    first = untrained._decode(source, GenerationSettings(), 1)
+    assert untrained._decode(source, GenerationSettings(), 1) == first and len(runs) == 1
+    untrained._decode([*source, "Goodbye."], GenerationSettings(), 1)
+    assert runs[-1] == ["Goodbye."]  # only the new source is decoded
+    untrained._decode(source, GenerationSettings(do_sample=True), 1)
+    assert len(runs) == 3  # sampling is never remembered
+    monkeypatch.setattr(untrained, "memo_size", 1)
+    untrained._decode(["Hello."], GenerationSettings(), 1)
+    assert len(untrained.memo) == 1  # bounded
 
 
 def test_key_value_cache_gives_the_same_reply(untrained: Seq2SeqNLG) -> None:

@@ -1,0 +1,104 @@
+"""Speed-ups of the Transformer NLG and what they cost (issue 11): int8 dynamic quantization (weights
+per channel) and the output-layer shortlist (dialog/nlg/shortlist.py), alone and together, against the
+float model with the full output layer: BLEU, slot error rate and fallback rate on a sample of SGD dev
+system turns, how many greedy replies stay word for word the same, and batch-of-one latency (greedy,
+the memo of earlier decodings off).
+
+``--write`` first computes the shortlist (every word piece of SGD train's delexicalised system turns)
+into the model's directory; ``--choose int8,shortlist`` records the chosen settings in its meta.json
+(``inference``), which ``Seq2SeqNLG.load`` then uses by default.
+
+    python bench/nlg_speed.py --data-dir ../shared/data --n 1000 --write --json docs/runs/nlg_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dialog.artifacts import resolve
+from dialog.data.sgd import load_dialogues
+from dialog.data.views import nlg_pairs
+from dialog.eval.nlg import aggregate, realise_pairs
+from dialog.nlg import shortlist
+from dialog.nlg.seq2seq import Seq2SeqNLG
+from dialog.nlg.train import examples, sgd_schemas
+from dialog.types import DialogueState, GenerationSettings
+
+VARIANTS = {"float": (False, False), "int8": (True, False), "shortlist": (False, True), "both": (True, True)}
+
+
+def write_shortlist(model: str, data_dir: str | None) -> int:
+    nlg = Seq2SeqNLG.load(model, int8=False, shortlist=False).with_schemas(sgd_schemas(data_dir, "train"))
+    pairs = [p for p in nlg_pairs(load_dialogues(data_dir, "train")) if p.acts]
+    made, _ = examples(nlg, pairs)
+    ids = shortlist.target_ids(nlg.tokenizer, (e.target for e in made))
+    shortlist.write(resolve(model), ids)
+    return len(ids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="nlg-seq2seq")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--n", type=int, default=1000, help="SGD dev system turns scored")
+    parser.add_argument("--latency-n", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: as is)")
+    parser.add_argument("--write", action="store_true", help="(re)compute the shortlist file first")
+    parser.add_argument("--choose", default=None, help="record these in meta: '', int8, shortlist, or both")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out: dict = {"n": args.n}
+    if args.write:
+        out["shortlist_size"] = write_shortlist(args.model, args.data_dir)
+        print(f"shortlist: {out['shortlist_size']} word pieces", flush=True)
+    schemas = sgd_schemas(args.data_dir, "dev")
+    pairs = [p for p in nlg_pairs(load_dialogues(args.data_dir, "dev")) if p.acts]
+    sample = random.Random(0).sample(pairs, args.n)
+    greedy = GenerationSettings()
+    reference: list[str] = []
+    for name, (int8, short) in VARIANTS.items():
+        nlg = Seq2SeqNLG.load(args.model, int8=int8, shortlist=short).with_schemas(schemas)
+        nlg.memo_size = 0
+        scored = realise_pairs(nlg, sample, settings=greedy, batch_size=1)
+        texts = [s.hypothesis for s in scored]
+        reference = reference or texts
+        times = []
+        for pair in sample[: args.latency_n]:
+            start = time.perf_counter()
+            nlg.generate(pair.acts, DialogueState(), greedy)
+            times.append((time.perf_counter() - start) * 1000)
+        row = {
+            **{
+                k: v
+                for k, v in aggregate(scored).items()
+                if k in ("bleu", "slot_error_rate", "fallback_rate")
+            },
+            "same_as_float": float(np.mean([a == b for a, b in zip(texts, reference, strict=True)])),
+            "latency_ms_p50": float(np.percentile(times, 50)),
+            "latency_ms_p99": float(np.percentile(times, 99)),
+        }
+        out[name] = row
+        print(json.dumps({"variant": name, **row}), flush=True)
+    if args.choose is not None:
+        chosen = {"int8": args.choose in ("int8", "both"), "shortlist": args.choose in ("shortlist", "both")}
+        meta_file = resolve(args.model) / "meta.json"
+        meta = json.loads(meta_file.read_text())
+        meta["inference"] = chosen
+        meta.setdefault("metrics", {})["speed"] = out
+        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+        print(f"recorded inference={chosen} in {meta_file}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
