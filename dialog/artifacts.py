@@ -165,6 +165,14 @@ def load(path: str | Path, kind: str, version: int, what: str) -> Loaded:
 A = TypeVar("A", bound="AdapterModel")
 
 
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (else bfloat16 is slower than float)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
 class AdapterModel:
     """A trained component on the shared encoder: ``model`` (``.encoder`` with adapters, ``.heads``),
     its dataclass ``config`` (with ``lora_rank``, ``lora_alpha`` and ``to_dict``) and ``meta``.
@@ -173,6 +181,7 @@ class AdapterModel:
     KIND: ClassVar[str]
     WHAT: ClassVar[str]
     VERSION: ClassVar[int] = 1
+    BF16: ClassVar[bool] = False  # the network casts the encoder's output for its heads
     CONFIG: ClassVar[type]
     NETWORK: ClassVar[type]
 
@@ -214,9 +223,11 @@ class AdapterModel:
         update_meta(directory, self.meta)
 
     @classmethod
-    def load(cls: type[A], path: str | Path, quantized: bool = False) -> A:
+    def load(cls: type[A], path: str | Path, quantized: bool = False, bf16: bool | None = None) -> A:
         """Restore a saved model (adapters merged into the encoder, optionally int8): a clear error
-        naming the file when it is missing or damaged."""
+        naming the file when it is missing or damaged. ``bf16``: the encoder in bfloat16 (heads in
+        float), for classes whose network allows it (``BF16``); by default when the model's meta asks
+        for it (``inference.bf16``, chosen on measured accuracy) and the CPU computes bfloat16 natively."""
         loaded = load(path, cls.KIND, cls.VERSION, cls.WHAT)
         try:
             config = cls.CONFIG(**loaded.meta["config"])
@@ -227,4 +238,9 @@ class AdapterModel:
         model.eval()
         if quantized:
             model = quantize(model)  # same interface, int8 linears
+        else:
+            if bf16 is None:  # the meta's choice, where the CPU makes it pay
+                bf16 = loaded.meta.get("inference", {}).get("bf16", False) and native_bf16()
+            if bf16 and cls.BF16:
+                model.encoder.to(torch.bfloat16)
         return cls(model, config, loaded.meta)

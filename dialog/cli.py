@@ -271,6 +271,10 @@ def eval_nlu_command(
     quantized: Annotated[
         bool, typer.Option("--int8/--float", help="int8 dynamic quantization (it costs SNIPS 0.6 points).")
     ] = False,
+    bf16: Annotated[
+        bool | None,
+        typer.Option("--bf16/--fp32", help="Encoder in bfloat16 or float32 (default: the model's meta)."),
+    ] = None,
     record: Annotated[
         bool, typer.Option("--record", help="Also store the metrics in the model's meta.json.")
     ] = False,
@@ -279,9 +283,10 @@ def eval_nlu_command(
     or on SGD user turns (seen and unseen services)."""
     from dialog.eval.nlu import evaluate_nlu, record_metrics
 
-    metrics = evaluate_nlu(model, data, data_dir, split, quantized)
+    metrics = evaluate_nlu(model, data, data_dir, split, quantized, bf16)
     if record:
-        record_metrics(model, f"{data}_{metrics['split']}" + ("_int8" if quantized else ""), metrics)
+        suffix = "_int8" if quantized else {None: "", True: "_bf16", False: "_fp32"}[bf16]
+        record_metrics(model, f"{data}_{metrics['split']}{suffix}", metrics)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(metrics, indent=2) + "\n")
     typer.echo(

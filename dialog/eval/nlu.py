@@ -59,14 +59,19 @@ def latency(nlu: BertNLU, targets: Sequence[Target], n: int = 200) -> dict[str, 
 
 
 def evaluate_nlu(
-    model: str, data: str, data_dir: str | None, split: str | None = None, quantized: bool = False
+    model: str,
+    data: str,
+    data_dir: str | None,
+    split: str | None = None,
+    quantized: bool = False,
+    bf16: bool | None = None,
 ) -> dict[str, Any]:
     """`tod eval nlu`: the architecture's keys, and for SGD the same under `seen` and `unseen`."""
     from dialog.errors import TodError
     from dialog.nlu.bert import BertNLU
     from dialog.nlu.targets import benchmark_targets, sgd_targets
 
-    nlu = BertNLU.load(model, quantized=quantized)
+    nlu = BertNLU.load(model, quantized=quantized, bf16=bf16)
     if data in ("snips", "atis"):
         from dialog.data.nlu_bench import load_benchmark
 

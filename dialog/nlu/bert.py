@@ -20,8 +20,9 @@ from dialog import artifacts
 from dialog.backend import Backend
 from dialog.data.views import tokenize
 from dialog.encoder import add_lora, load_encoder, load_tokenizer
+from dialog.errors import TodError
 from dialog.nlu.crf import pack_words
-from dialog.nlu.joint import JointConfig, JointModel
+from dialog.nlu.joint import JointConfig, JointEnsemble, JointModel
 from dialog.nlu.targets import Target, context_text
 from dialog.registry import registry
 from dialog.schema import Schema
@@ -119,8 +120,11 @@ class BertNLU(artifacts.AdapterModel):
     VERSION = FORMAT_VERSION
     CONFIG = JointConfig
     NETWORK = JointModel
+    BF16 = True
 
-    def __init__(self, model: JointModel, config: JointConfig, meta: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, model: JointModel | JointEnsemble, config: JointConfig, meta: dict[str, Any] | None = None
+    ) -> None:
         self.model = model
         self.config = config
         self.meta = meta or {}
@@ -187,6 +191,32 @@ class BertNLU(artifacts.AdapterModel):
         )
         self.meta["training"] = summary(history, len(targets))
         return history
+
+    @classmethod
+    def load(cls, path: str | Path, quantized: bool = False, bf16: bool | None = None) -> BertNLU:
+        """A saved model, or an ensemble: a directory whose meta.json lists ``members`` (model
+        directories inside it, with the same labels) and holds the shared config and ``inference``."""
+        directory = artifacts.resolve(path)
+        meta_file = directory / "meta.json"
+        meta = _read_json(meta_file) if meta_file.is_file() else {}
+        if "members" not in meta:
+            return super().load(path, quantized, bf16)
+        if bf16 is None:
+            bf16 = meta.get("inference", {}).get("bf16", False) and artifacts.native_bf16()
+        members = [super(BertNLU, cls).load(directory / m, quantized, bf16) for m in meta["members"]]
+        try:
+            config = JointConfig(**meta["config"])
+        except (KeyError, TypeError) as exc:
+            raise TodError(f"NLU model damaged: {meta_file}: {exc}") from None
+        for name, member in zip(meta["members"], members, strict=True):
+            if (member.config.intents, member.config.tags) != (config.intents, config.tags):
+                raise TodError(f"NLU ensemble {directory}: member {name} has other labels")
+        return cls(JointEnsemble([m.model for m in members]), config, meta)
+
+    def save(self, directory: Path) -> None:
+        if isinstance(self.model, JointEnsemble):
+            raise TodError("an NLU ensemble is saved as its members (bench/nlu_ensemble.py)")
+        super().save(directory)
 
     # --- predicting -------------------------------------------------------------------------
 
@@ -336,6 +366,18 @@ class BertNLU(artifacts.AdapterModel):
             if slots is None or slot in slots:
                 acts.append(DialogueAct(A.REQUEST, slot, (), service))
         return tuple(dict.fromkeys(acts))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TodError(f"NLU model damaged: {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise TodError(f"NLU model damaged: {path}: not a JSON object")
+    return data
 
 
 def intent_slot_table(targets: Sequence[Target]) -> dict[str, list[str]]:

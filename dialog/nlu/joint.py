@@ -83,7 +83,7 @@ class JointModel(nn.Module):
         hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask
         ).last_hidden_state  # (B, T, H)
-        return self.heads(hidden)
+        return self.heads(hidden.float())  # the encoder may run in bfloat16
 
     def loss(self, logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return joint_loss(logits, batch, self.heads.crf)
@@ -112,3 +112,35 @@ def joint_loss(
         ).mean(-1)
         loss = loss + (per * mask).sum() / mask.sum()
     return loss
+
+
+class EnsembleHeads(nn.Module):
+    """The members' CRFs averaged: a path's score is the mean of its scores under each member, so
+    Viterbi over the mean emissions and the mean transitions finds the path the members agree on best."""
+
+    def __init__(self, crfs: list[CRF | None]) -> None:
+        super().__init__()
+        self.crf: CRF | None = None
+        present = [c for c in crfs if c is not None]
+        if present:
+            self.crf = CRF(present[0].transitions.shape[0])
+            with torch.no_grad():
+                for name in ("transitions", "start", "end"):
+                    getattr(self.crf, name).copy_(torch.stack([getattr(c, name) for c in present]).mean(0))
+
+
+class JointEnsemble(nn.Module):
+    """Several joint models with the same labels (e.g. trained from different seeds), one prediction:
+    the mean of their logits; ``heads.crf`` the mean of their CRFs. For inference only."""
+
+    def __init__(self, members: list[JointModel]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+        self.heads = EnsembleHeads([m.heads.crf for m in members])
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any
+    ) -> dict[str, torch.Tensor]:
+        outs = [m(input_ids=input_ids, attention_mask=attention_mask) for m in self.members]
+        return {key: torch.stack([o[key] for o in outs]).mean(0) for key in outs[0]}

@@ -121,6 +121,44 @@ def test_intent_slot_table_restricts_the_tags(trained: tuple[BertNLU, Path]) -> 
     assert pred["tags"] == ["O", "O", "O"]
 
 
+def test_an_ensemble_of_copies_predicts_what_one_member_does(
+    tmp_path: Path, trained: tuple[BertNLU, Path]
+) -> None:
+    import shutil
+
+    from dialog.errors import TodError
+    from dialog.nlu.joint import JointEnsemble
+
+    _, path = trained
+    for name in ("a", "b"):
+        shutil.copytree(path, tmp_path / name)
+    meta = json.loads((path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "members": ["a", "b"]}))
+    single, ensemble = BertNLU.load(path), BertNLU.load(tmp_path)
+    assert isinstance(ensemble.model, JointEnsemble)
+    items = [(t.words, t.context) for t in tiny_set(20, 3)]
+    assert [p["tags"] for p in ensemble.predict(items)] == [p["tags"] for p in single.predict(items)]
+    assert [p["intent"] for p in ensemble.predict(items)] == [p["intent"] for p in single.predict(items)]
+    with pytest.raises(TodError, match="saved as its members"):
+        ensemble.save(tmp_path / "again")
+    other = json.loads((tmp_path / "b" / "meta.json").read_text())
+    other["config"]["intents"] = other["config"]["intents"][::-1]  # same sizes, other meanings
+    (tmp_path / "b" / "meta.json").write_text(json.dumps(other))
+    with pytest.raises(TodError, match="member b has other labels"):
+        BertNLU.load(tmp_path)
+
+
+def test_bfloat16_encoder_reads_the_same(trained: tuple[BertNLU, Path]) -> None:
+    import torch
+
+    _, path = trained
+    half = BertNLU.load(path, bf16=True)
+    assert next(half.model.encoder.parameters()).dtype == torch.bfloat16
+    items = [(t.words, t.context) for t in tiny_set(20, 4)]
+    full = BertNLU.load(path, bf16=False)
+    assert [p["tags"] for p in half.predict(items)] == [p["tags"] for p in full.predict(items)]
+
+
 def test_spans_from_tags() -> None:
     tokens = [("in", 0, 2), ("San", 3, 6), ("Jose", 7, 11), ("at", 12, 14), ("7", 15, 16), ("pm", 17, 19)]
     tags = ["O", "B-city", "I-city", "O", "I-time", "I-time"]
