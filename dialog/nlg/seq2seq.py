@@ -416,6 +416,16 @@ class Seq2SeqNLG:
         plain = not settings.logit_bias and settings.repetition_penalty == 1.0
         if n == 1 and settings.num_beams == 1 and plain:
             return [[t] for t in self._plain(batch, slots, settings)]
+        if plain and not settings.do_sample and settings.num_beams > 1:
+            return [
+                self._beam(
+                    {k: v[i : i + 1] for k, v in batch.items()},
+                    slots[i] if slots is not None else None,
+                    max(settings.num_beams, n),
+                    n,
+                )
+                for i in range(len(sources))
+            ]
         beams = max(settings.num_beams, n)
         kwargs: dict[str, Any] = {
             "max_new_tokens": self.config.max_target,
@@ -475,17 +485,9 @@ class Seq2SeqNLG:
             done = torch.zeros(rows, dtype=torch.bool)
             step = written
             for _ in range(self.config.max_target):
-                out = model.decoder(
-                    input_ids=step,
-                    encoder_hidden_states=memory.last_hidden_state,
-                    encoder_attention_mask=batch["attention_mask"],
-                    cache=cache,
-                    use_cache=True,
+                scores, cache = self._next(
+                    step, written, memory.last_hidden_state, batch["attention_mask"], cache, constraint
                 )
-                cache = out.past_key_values
-                scores = out.logits[:, -1, :]
-                if constraint is not None:
-                    scores = constraint(written, scores)
                 token = torch.where(done, tokenizer.pad_token_id, pick(scores, settings, generator))
                 written = torch.cat([written, token[:, None]], 1)
                 done |= token == tokenizer.sep_token_id
@@ -493,6 +495,89 @@ class Seq2SeqNLG:
                     break
                 step = token[:, None]
         texts = tokenizer.batch_decode(written, skip_special_tokens=True, clean_up_tokenization_spaces=True)
+        return [tidy(t) for t in texts]
+
+    def _next(
+        self,
+        step: torch.Tensor,
+        written: torch.Tensor,
+        memory: torch.Tensor,
+        mask: torch.Tensor,
+        cache: Any,
+        constraint: SlotConstraint | None,
+    ) -> tuple[torch.Tensor, Any]:
+        """One decoder step over the cache: the next token's scores (constrained) and the cache."""
+        out = self.model.decoder(
+            input_ids=step,
+            encoder_hidden_states=memory,
+            encoder_attention_mask=mask,
+            cache=cache,
+            use_cache=True,
+        )
+        scores = out.logits[:, -1, :]
+        if constraint is not None:
+            scores = constraint(written, scores)
+        return scores, out.past_key_values
+
+    def _beam(self, batch: dict[str, torch.Tensor], slots: Sequence[str] | None, k: int, n: int) -> list[str]:
+        """Beam search for one source in a plain loop over the key/value cache (its rows reordered
+        each step): the ``n`` best of ``k`` beams, scores normalised by length as ``generate`` does."""
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        tokenizer, model = self.tokenizer, self.model
+        constraint = (
+            SlotConstraint(tokenizer, [slots], k, self.config.max_target) if slots is not None else None
+        )
+        self.model.eval()
+        with torch.inference_mode():
+            memory = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            hidden = memory.last_hidden_state.expand(k, -1, -1)
+            mask = batch["attention_mask"].expand(k, -1)
+            cache: Any = EncoderDecoderCache(DynamicCache(), DynamicCache())
+            written = torch.full((1, 1), tokenizer.cls_token_id, dtype=torch.long)
+            totals = torch.zeros(1)
+            finished: list[tuple[float, list[int]]] = []
+            for length in range(1, self.config.max_target + 1):
+                rows = written.shape[0]
+                scores, cache = self._next(
+                    written[:, -1:], written, hidden[:rows], mask[:rows], cache, constraint
+                )
+                logp = totals[:, None] + torch.log_softmax(scores.float(), -1)  # (rows, V)
+                best, flat = logp.flatten().topk(2 * k)
+                keep_rows: list[int] = []
+                keep_tokens: list[int] = []
+                keep_totals: list[float] = []
+                for value, index in zip(best.tolist(), flat.tolist(), strict=True):
+                    if value == float("-inf"):
+                        break
+                    row, token = divmod(index, scores.shape[1])
+                    if token == tokenizer.sep_token_id:
+                        finished.append((value / length, written[row, 1:].tolist()))
+                    elif len(keep_rows) < k:
+                        keep_rows.append(row)
+                        keep_tokens.append(token)
+                        keep_totals.append(value)
+                    if len(keep_rows) == k and len(finished) >= n:
+                        break
+                if not keep_rows or (
+                    len(finished) >= k and max(keep_totals) / length < sorted(f for f, _ in finished)[-n]
+                ):
+                    break
+                order = torch.tensor(keep_rows, dtype=torch.long)
+                cache.reorder_cache(order)
+                written = torch.cat([written[order], torch.tensor(keep_tokens)[:, None]], 1)
+                totals = torch.tensor(keep_totals)
+            if len(finished) < n:  # out of length: the live beams count as they are
+                finished += [
+                    (t / written.shape[1], w[1:])
+                    for t, w in zip(totals.tolist(), written.tolist(), strict=True)
+                ]
+        finished.sort(key=lambda item: -item[0])
+        texts = tokenizer.batch_decode(
+            [tokens for _, tokens in finished[:n]],
+            skip_special_tokens=True,
+            clean_up_tokenization_spaces=True,
+        )
         return [tidy(t) for t in texts]
 
     def _sequence_bias(self, bias: Mapping[str, float]) -> dict[tuple[int, ...], float]:

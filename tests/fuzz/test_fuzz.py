@@ -4,6 +4,7 @@ unchanged after injection attempts."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ from dialog.backend import open_backends
 from dialog.errors import TodError
 from dialog.schema import load_schema
 from dialog.types import DialogueState
+
+# CI runs a small budget; bench/fuzz.py sets TOD_FUZZ_EXAMPLES (e.g. 10000) for the full one.
+BUDGET = int(os.environ.get("TOD_FUZZ_EXAMPLES", "0"))
 
 INJECTIONS = [
     "'; DROP TABLE t_restaurants; --",
@@ -45,7 +49,9 @@ def agents(showcase):  # type: ignore[no-untyped-def]
     return {name: create_agent(name, schemas, backends) for name in ("form", "pipeline")}, backends
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=BUDGET or 60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(first=texts, second=texts)
 def test_any_text_gets_a_reply_and_leaves_the_tables_alone(agents, first: str, second: str) -> None:  # type: ignore[no-untyped-def]
     made, backends = agents
@@ -68,7 +74,7 @@ yaml_values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=BUDGET or 150, deadline=None)
 @given(
     raw=st.one_of(
         st.text(max_size=400),

@@ -111,6 +111,16 @@ def test_slot_constrained_decoding_says_each_value_once() -> None:
     assert "Il Forno" in gen.text and "Porto" in gen.text  # even an untrained decoder, forced
 
 
+def test_plain_beam_search_keeps_the_slot_constraint() -> None:
+    torch.manual_seed(0)
+    nlg = Seq2SeqNLG.from_config(NLGConfig(decoder_layers=1, max_target=40))
+    source, values = nlg.source(OFFER)
+    texts = nlg._decode([source], GenerationSettings(num_beams=4), 4, [list(values)])[0]
+    assert len(texts) == 4
+    for text in texts:  # each beam, even of an untrained decoder, says each placeholder once
+        assert text.count("[restaurant_name]") == 1 and text.count("[city]") == 1 and text.count("[") == 2
+
+
 def test_a_few_steps_teach_one_pair(tmp_path: Path) -> None:
     from dialog.train.loop import TrainConfig, train
 
