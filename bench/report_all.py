@@ -4,8 +4,8 @@
     python bench/report_all.py --total 500 --seed 1 --out docs/runs/report_all
 
 The schemas are the showcase services and the 8 SGD dev services unseen in training; ``--total``
-dialogues per run are spread evenly over them. Runs: the form agent at act level (no error and 20 %
-user error), the form policy and the PPO policy at act level with 20 % error, and at text level the
+dialogues per run are spread evenly over them. Runs: the form policy and the PPO policy at act level
+with 0, 10 and 20 % user error (the success-vs-error curves), and at text level the
 rule pipeline (`form`), the BERT pipeline (BERT NLU) with the form and with the PPO policy, and the
 BERT pipeline with the PPO policy and the Transformer NLG (the `pipeline` default), and SimpleTOD at
 text level (``--simpletod-total`` dialogues: about 1 s a turn on 2 cores, so fewer than the others).
@@ -30,7 +30,10 @@ from dialog.schema import expand_paths, load_schemas
 RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
     # (file name, agent, stage overrides, level, user error rate)
     ("form_acts", "form", {}, "acts", 0.0),
+    ("form_acts_err10", "form", {}, "acts", 0.1),
     ("form_acts_err20", "form", {}, "acts", 0.2),
+    ("ppo_acts", "form", {"policy": "ppo"}, "acts", 0.0),
+    ("ppo_acts_err10", "form", {"policy": "ppo"}, "acts", 0.1),
     ("ppo_acts_err20", "form", {"policy": "ppo"}, "acts", 0.2),
     ("form_text", "form", {}, "text", 0.0),
     ("pipeline_form_text", "pipeline", {"policy": "form", "nlg": "template"}, "text", 0.0),
