@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -76,4 +77,6 @@ def quantize(model: nn.Module) -> nn.Module:
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     logging.getLogger("torch").setLevel(logging.ERROR)
-    return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    with warnings.catch_warnings():  # torch 2.13 warns that quantized tensors will go; they still work
+        warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*deprecated")
+        return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
