@@ -75,3 +75,17 @@ def test_report_compares_runs(tmp_path, showcase) -> None:  # type: ignore[no-un
     assert "| form acts err 0.3 |" in report and "## Sample transcripts" in report
     assert (tmp_path / "report" / "bars.png").stat().st_size > 1000
     assert (tmp_path / "report" / "error_curves.png").is_file()
+
+
+def test_bench_can_make_the_generator_greedy_and_cold(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.backend import open_backends
+    from dialog.eval.bench import bench
+
+    schemas = [showcase["BankTransfer"]]
+    backends = open_backends(schemas)
+    cold = bench("pipeline", schemas, backends, n=1, stages={"nlg": "seq2seq"}, greedy=True, memo=False)
+    assert cold["nlg_decoding"]["do_sample"] is False and cold["nlg_memo"] is False
+    assert cold["nlg_ms_p50"] > 0 and cold["turns"] > 0
+    own = bench("pipeline", schemas, backends, n=1, stages={"nlg": "seq2seq"})
+    assert own["nlg_decoding"]["do_sample"] is True  # the model's own decoding (sampling, in its meta)
+    assert own["nlg_memo"] is True
