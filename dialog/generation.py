@@ -3,7 +3,10 @@ temperature, top-k and top-p filtering, then greedy or sampled picks, from a see
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch import nn
 
 from dialog.types import GenerationSettings
 
@@ -39,3 +42,17 @@ def pick(
 
 def seeded(settings: GenerationSettings) -> torch.Generator | None:
     return torch.Generator().manual_seed(settings.seed) if settings.seed is not None else None
+
+
+class Network(nn.Module):
+    """A generator's network as the training loop calls it: batch in, output with ``loss`` (on the
+    labelled tokens) out. Shared by the Transformer NLG and SimpleTOD."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch: torch.Tensor) -> Any:
+        return self.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        )

@@ -99,19 +99,6 @@ def build(config: SimpleTODConfig) -> nn.Module:
     return model
 
 
-class Network(nn.Module):
-    """The LM as the training loop calls it: batch in, output with ``loss`` (on the written part) out."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, **batch: torch.Tensor) -> Any:
-        return self.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
-        )
-
-
 @dataclass
 class Cursor:
     """A sequence being written: its tokens, and the key/value cache of the first ``cached`` of them."""

@@ -16,7 +16,8 @@ from typing import Any
 from pydantic import Field
 
 from dialog.e2e.format import Segments, sgd_segments
-from dialog.e2e.simpletod import Network, SimpleTOD, SimpleTODConfig
+from dialog.e2e.simpletod import SimpleTOD, SimpleTODConfig
+from dialog.generation import Network
 from dialog.nlg.seq2seq import delexicalise, delexicalise_text
 from dialog.train.spec import LoopSpec, read_spec
 from dialog.types import DialogueAct

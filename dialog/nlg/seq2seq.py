@@ -193,19 +193,6 @@ def tokenizer_ids(model: Any) -> None:
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
 
-class Network(nn.Module):
-    """The encoder-decoder as the training loop calls it: batch in, output with ``loss`` out."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, **batch: torch.Tensor) -> Any:
-        return self.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
-        )
-
-
 # --- slot-constrained decoding ---------------------------------------------------------------
 
 

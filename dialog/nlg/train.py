@@ -83,7 +83,7 @@ def train_nlg(spec: NLGTrainSpec, out: Path, data_dir: str | None, progress: boo
     dev_pairs = list(nlg_pairs(load_dialogues(data_dir, "dev")))
     dev = rng.sample(dev_pairs, min(spec.dev_pairs, len(dev_pairs)))
     features = nlg.encode([e.source for e in train_examples], [e.target for e in train_examples])
-    from dialog.nlg.seq2seq import Network
+    from dialog.generation import Network
 
     network = Network(nlg.model)
 

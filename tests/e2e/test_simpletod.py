@@ -20,7 +20,8 @@ from dialog.e2e.format import (
     parse_belief,
     split_target,
 )
-from dialog.e2e.simpletod import Cursor, Network, SimpleTOD, SimpleTODConfig, load_tokenizer
+from dialog.e2e.simpletod import Cursor, SimpleTOD, SimpleTODConfig, load_tokenizer
+from dialog.generation import Network
 from dialog.types import ActType, DialogueState, FrameState, GenerationSettings
 
 A = ActType

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from dialog.errors import TodError
+from dialog.generation import Network
 from dialog.nlg import shortlist
 from dialog.nlg.seq2seq import (
-    Network,
     NLGConfig,
     Seq2SeqNLG,
     SlotConstraint,
