@@ -173,6 +173,13 @@ def native_bf16() -> bool:
         return False
 
 
+def wants_bf16(meta: Mapping[str, Any], bf16: bool | None) -> bool:
+    """``bf16`` when given; else the meta's choice (``inference.bf16``), where the CPU makes it pay."""
+    if bf16 is not None:
+        return bf16
+    return bool(meta.get("inference", {}).get("bf16", False)) and native_bf16()
+
+
 class AdapterModel:
     """A trained component on the shared encoder: ``model`` (``.encoder`` with adapters, ``.heads``),
     its dataclass ``config`` (with ``lora_rank``, ``lora_alpha`` and ``to_dict``) and ``meta``.
@@ -239,8 +246,6 @@ class AdapterModel:
         if quantized:
             model = quantize(model)  # same interface, int8 linears
         else:
-            if bf16 is None:  # the meta's choice, where the CPU makes it pay
-                bf16 = loaded.meta.get("inference", {}).get("bf16", False) and native_bf16()
-            if bf16 and cls.BF16:
+            if wants_bf16(loaded.meta, bf16) and cls.BF16:
                 model.encoder.to(torch.bfloat16)
         return cls(model, config, loaded.meta)

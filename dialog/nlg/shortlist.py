@@ -37,20 +37,21 @@ class ShortlistHead(nn.Module):
             self.static.bias.copy_(self.full_bias[self.ids])
         self._known = torch.zeros(self.vocab, dtype=torch.bool)
         self._known[self.ids] = True
-        self.extra = torch.zeros(0, dtype=torch.long)
+        self.use_inputs(torch.zeros(0, dtype=torch.long))
 
     def use_inputs(self, input_ids: torch.Tensor) -> None:
-        """Also score the pieces of these inputs (a new schema's slot names, words of the input)."""
+        """Also score the pieces of these inputs (a new schema's slot names, words of the input); their
+        rows of the output layer are gathered here, once per call, not at every step."""
         seen = torch.unique(input_ids.flatten())
         self.extra = seen[~self._known[seen]]
+        self._extra_weight = self.full_weight[self.extra]
+        self._extra_bias = self.full_bias[self.extra]
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         out = hidden.new_full((*hidden.shape[:-1], self.vocab), float("-inf"))
         out[..., self.ids] = self.static(hidden)
         if len(self.extra):
-            out[..., self.extra] = nn.functional.linear(
-                hidden, self.full_weight[self.extra], self.full_bias[self.extra]
-            )
+            out[..., self.extra] = nn.functional.linear(hidden, self._extra_weight, self._extra_bias)
         return out
 
 

@@ -201,8 +201,7 @@ class BertNLU(artifacts.AdapterModel):
         meta = _read_json(meta_file) if meta_file.is_file() else {}
         if "members" not in meta:
             return super().load(path, quantized, bf16)
-        if bf16 is None:
-            bf16 = meta.get("inference", {}).get("bf16", False) and artifacts.native_bf16()
+        bf16 = artifacts.wants_bf16(meta, bf16)
         members = [super(BertNLU, cls).load(directory / m, quantized, bf16) for m in meta["members"]]
         try:
             config = JointConfig(**meta["config"])
