@@ -3,9 +3,11 @@ what the retry costs (issue 11). Runs `tod bench`'s dialogues (pipeline agent, g
 the NLG's ``realise`` counted; ``--beams`` sets the retry's beam width. ``--agreement N`` also compares
 the plain cached beam search with ``generate``'s on N sampled SGD dev turns (best reply, and time).
 
-    python bench/nlg_guard.py --n 30 --beams 4 --agreement 40 --data-dir ../shared/data \
-        --json docs/runs/nlg_guard.json
+    python bench/nlg_guard.py --n 30 --agreement 40 --data-dir ../shared/data --json docs/runs/nlg_guard.json
     python bench/nlg_guard.py --n 30 --beams 2 --json docs/runs/nlg_guard_beams2.json
+    python bench/nlg_guard.py --n 30 --mend --json docs/runs/nlg_guard_mend.json
+    python bench/nlg_guard.py --n 30 --unstutter --json docs/runs/nlg_guard_unstutter.json
+    python bench/nlg_guard.py --n 30 --mend --unstutter --json docs/runs/nlg_guard_both.json
 """
 
 from __future__ import annotations
@@ -56,8 +58,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=30, help="dialogues per showcase schema")
     parser.add_argument("--beams", type=int, default=4)
     parser.add_argument("--agreement", type=int, default=0)
+    parser.add_argument(
+        "--mend",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="options left unsaid said in a clause instead of a beam search (Seq2SeqNLG._mend)",
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--unstutter",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="decoding barred from repeated trigrams and punctuation (seq2seq.NoStutter)",
+    )
     args = parser.parse_args()
     counts: Counter[str] = Counter()
     original = Seq2SeqNLG.realise
@@ -69,11 +83,17 @@ def main() -> None:
         guard: bool = True,
         beams: int = 4,
         constrain: Any = None,
+        repair: Any = None,
     ) -> Any:
-        out = original(self, items, settings, guard=guard, beams=args.beams, constrain=constrain)
+        self.unstutter = args.unstutter
+        out = original(
+            self, items, settings, guard=guard, beams=args.beams, constrain=constrain, repair=args.mend
+        )
         for gen in out:
             counts["replies"] += 1
-            if len(gen.candidates) > 1:
+            counts["mended"] += gen.mended
+            counts["mended_taken"] += gen.mended and not gen.fallback and gen.candidates[1].ok
+            if len(gen.candidates) > 1 + gen.mended:
                 counts["retried"] += 1
                 placeholders = sum(slot_errors(gen.candidates[0].text, list(gen.slots), ()))
                 counts["retried_for_words_only" if placeholders == 0 else "retried_for_placeholders"] += 1
@@ -85,7 +105,7 @@ def main() -> None:
     schemas = load_schemas(expand_paths(["schemas/showcase/*.yaml"]))
     result = bench("pipeline", schemas, open_backends(schemas), args.n, 0, {}, greedy=True, memo=False)
     Seq2SeqNLG.realise = original  # type: ignore[method-assign]
-    out: dict[str, Any] = {"beams": args.beams, **counts}
+    out: dict[str, Any] = {"beams": args.beams, "mend": args.mend, "unstutter": args.unstutter, **counts}
     out.update({k: result[k] for k in ("turn_ms_p50", "turn_ms_p99", "nlg_ms_p50", "nlg_ms_p99")})
     if args.agreement:
         out["agreement"] = agreement(args.agreement, args.data_dir)

@@ -19,13 +19,9 @@ import time
 from pathlib import Path
 
 from dialog.agent import create_agent
-from dialog.backend import open_backends
-from dialog.data.sgd import UNSEEN_DEV_SERVICES
-from dialog.eval.compare import load_runs, write_report
+from dialog.eval.compare import load_runs, report_schemas, write_report
 from dialog.eval.dialogues import EvalConfig, evaluate
-from dialog.paths import models_dir, project_root
-from dialog.registry import load_builtins
-from dialog.schema import expand_paths, load_schemas
+from dialog.paths import models_dir
 
 RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
     # (file name, agent, stage overrides, level, user error rate)
@@ -51,10 +47,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated run names (default: all available)")
     parser.add_argument("--simpletod-total", type=int, default=55, help="dialogues of the SimpleTOD run")
     args = parser.parse_args()
-    load_builtins()
-    paths = ["schemas/showcase/*.yaml", *[f"schemas/sgd/{s}.yaml" for s in UNSEEN_DEV_SERVICES]]
-    schemas = load_schemas(expand_paths([str(project_root() / p) for p in paths]))
-    backends = open_backends(schemas)
+    schemas, backends = report_schemas()
     n = max(1, round(args.total / len(schemas)))
     args.out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -391,13 +391,25 @@ def eval_nlg_command(
     constrain: Annotated[
         bool, typer.Option("--constrain/--no-constrain", help="Slot-constrained decoding (default on).")
     ] = True,
+    mend: Annotated[
+        bool,
+        typer.Option(
+            "--mend/--no-mend", help="A REQUEST's options left unsaid said in a clause (default off)."
+        ),
+    ] = False,
+    unstutter: Annotated[
+        bool,
+        typer.Option(
+            "--unstutter/--no-unstutter", help="Decoding barred from repeated trigrams (default off)."
+        ),
+    ] = False,
 ) -> None:
     """BLEU and slot error rate on SGD system turns, seen and unseen services."""
     from dialog.eval.nlg import evaluate_nlg
     from dialog.types import GenerationSettings
 
     metrics = evaluate_nlg(
-        model, data_dir, split, limit, seed, GenerationSettings(num_beams=beams), constrain
+        model, data_dir, split, limit, seed, GenerationSettings(num_beams=beams), constrain, mend, unstutter
     )
     if record and model != "template":
         from dialog.eval.nlu import record_metrics
@@ -408,6 +420,7 @@ def eval_nlg_command(
     typer.echo(
         f"{model} on SGD {split} ({metrics['n']} turns): BLEU {metrics['bleu']:.1f}, slot error rate "
         f"{metrics['slot_error_rate']:.4f}, fallback {metrics['fallback_rate']:.3f}, "
+        f"mended {metrics.get('mended_rate', 0.0):.3f}, "
         f"p50 {metrics['latency_ms_p50']:.0f} ms -> {json_out}"
     )
 

@@ -32,6 +32,21 @@ COLUMNS = (
 )
 
 
+def report_schemas() -> tuple[list[Any], dict[str, Any]]:
+    """The comparison report's services (the showcase schemas and the 8 SGD dev services unseen in
+    training) and fresh backends for them, the builtins registered."""
+    from dialog.backend import open_backends
+    from dialog.data.sgd import UNSEEN_DEV_SERVICES
+    from dialog.paths import project_root
+    from dialog.registry import load_builtins
+    from dialog.schema import expand_paths, load_schemas
+
+    load_builtins()
+    paths = ["schemas/showcase/*.yaml", *[f"schemas/sgd/{s}.yaml" for s in UNSEEN_DEV_SERVICES]]
+    schemas = load_schemas(expand_paths([str(project_root() / p) for p in paths]))
+    return schemas, dict(open_backends(schemas))
+
+
 def run_name(metrics: Mapping[str, Any]) -> str:
     config = metrics.get("config", {})
     stages = config.get("stages") or {}

@@ -46,6 +46,7 @@ class Scored:
     expected: int
     unguarded_errors: int
     fallback: bool
+    mended: bool = False
 
 
 def realise_pairs(
@@ -67,7 +68,11 @@ def realise_pairs(
                 m, r = (0, 0) if gen.fallback else (gen.missing, gen.redundant)
                 raw = first.missing + first.redundant
                 expected = len(gen.slots) + len(gen.words)
-                out.append(Scored(pair.service, gen.text, pair.utterance, m, r, expected, raw, gen.fallback))
+                out.append(
+                    Scored(
+                        pair.service, gen.text, pair.utterance, m, r, expected, raw, gen.fallback, gen.mended
+                    )
+                )
         else:
             for pair in chunk:
                 text = nlg.generate(pair.acts, DialogueState())
@@ -88,6 +93,7 @@ def aggregate(scored: Sequence[Scored]) -> dict[str, Any]:
         "slot_error_rate": errors / expected if expected else 0.0,
         "slot_error_rate_unguarded": sum(s.unguarded_errors for s in scored) / expected if expected else 0.0,
         "fallback_rate": sum(s.fallback for s in scored) / n if n else 0.0,
+        "mended_rate": sum(s.mended for s in scored) / n if n else 0.0,
         "missing": sum(s.missing for s in scored),
         "redundant": sum(s.redundant for s in scored),
         "slots": expected,
@@ -129,8 +135,12 @@ def evaluate_nlg(
     seed: int = 0,
     settings: GenerationSettings | None = None,
     constrain: bool = True,
+    mend: bool = False,
+    unstutter: bool = False,
 ) -> dict[str, Any]:
-    """`tod eval nlg`: the architecture's keys, for all services and under `seen` / `unseen`."""
+    """`tod eval nlg`: the architecture's keys, for all services and under `seen` / `unseen`.
+    ``constrain``, ``mend`` and ``unstutter`` switch the Transformer's decoding aids (see
+    dialog/nlg/seq2seq.py)."""
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
     from dialog.data.views import nlg_pairs
     from dialog.nlg.template import TemplateNLG
@@ -139,12 +149,13 @@ def evaluate_nlg(
     seen = {s.service for s in read_sgd_schemas(data_dir, "train")}
     nlg: Any = TemplateNLG(schemas) if model == "template" else Seq2SeqNLG.load(model).with_schemas(schemas)
     if isinstance(nlg, Seq2SeqNLG):
-        nlg.constrain = constrain
+        nlg.constrain, nlg.repair, nlg.unstutter = constrain, mend, unstutter
     pairs = [p for p in nlg_pairs(load_dialogues(data_dir, split)) if p.acts]
     if limit and len(pairs) > limit:
         pairs = random.Random(seed).sample(pairs, limit)
     scored = realise_pairs(nlg, pairs, settings=settings)
-    out: dict[str, Any] = {"model": model, "split": split, "constrained": constrain, **aggregate(scored)}
+    out: dict[str, Any] = {"model": model, "split": split, "constrained": constrain}
+    out.update({"mend": mend, "unstutter": unstutter, **aggregate(scored)})
     out.update(latency(nlg, pairs, settings=settings))
     out["seen"] = aggregate([s for s in scored if s.service in seen])
     out["unseen"] = aggregate([s for s in scored if s.service not in seen])

@@ -37,7 +37,8 @@ from dialog.nlg.shortlist import FILE as SHORTLIST_FILE
 from dialog.nlg.shortlist import ShortlistHead, output_layer
 from dialog.nlg.shortlist import install as install_shortlist
 from dialog.nlg.shortlist import read as read_shortlist
-from dialog.nlg.template import TemplateNLG
+from dialog.nlg.template import TemplateNLG, join
+from dialog.nlg.template import words as spoken
 from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
@@ -116,6 +117,22 @@ def literals(acts: Sequence[DialogueAct]) -> list[str]:
     ]
 
 
+def options_clause(acts: Sequence[DialogueAct], text: str) -> str | None:
+    """ "For example a, b or c." for the REQUESTs whose options ``text`` leaves out; None when a word it
+    leaves out is not a REQUEST's option (the values of a multi-valued act), which no clause mends."""
+    lowered = text.casefold()
+    clauses = []
+    for act in acts:
+        said = [v.casefold() in lowered for v in act.values if v.casefold() not in LITERAL]
+        if not act.slot or act.slot == "intent" or all(said):
+            continue
+        if act.act is not A.REQUEST:
+            return None
+        options = [v for v in act.values if v.casefold() not in LITERAL]
+        clauses.append(f"For example {join(options, 'or')}.")
+    return " ".join(clauses) or None
+
+
 def slot_errors(text: str, expected: Sequence[str], words: Sequence[str] = ()) -> tuple[int, int]:
     """(missing, redundant) placeholders of a delexicalised reply: each expected slot once; each of
     ``words`` (see ``literals``) must be in it too."""
@@ -138,6 +155,8 @@ def tidy(text: str) -> str:
 
 
 def lexicalise(text: str, values: Mapping[str, str]) -> str:
+    """The reply with its values; the uncased model's "i" written "I" (before the values go in)."""
+    text = re.sub(r"(?<![\w'])i(?=$|[\s?.!,]|'(?:m|ll|d|ve)\b)", "I", text)
     filled = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
     filled = re.sub(r"\s+([?.!,])", r"\1", filled)
     sentences = re.split(r"(?<=[.?!])\s+", filled.strip())
@@ -262,6 +281,45 @@ class SlotConstraint:
         return scores.masked_fill(banned, float("-inf"))
 
 
+class NoStutter:
+    """A logits processor against the stutters the guard rejects (see ``degenerate``): no trigram of
+    tokens said twice outside placeholders (as ``generate``'s ``no_repeat_ngram_size=3``) and no
+    punctuation mark right after another. A row it would leave without a token keeps its scores."""
+
+    MARKS = (".", "?", "!", ",", ";", ":")
+
+    def __init__(self, tokenizer: Any, n: int = 3) -> None:
+        self.n = n
+        self.open, self.close = tokenizer.convert_tokens_to_ids(["[", "]"])
+        self.marks = set(tokenizer.convert_tokens_to_ids(list(self.MARKS)))
+
+    def banned(self, row: Sequence[int]) -> set[int]:
+        """The tokens that would make ``row`` (the reply so far, without its start) stutter."""
+        out = set(self.marks) if row and row[-1] in self.marks else set()
+        plain, inside = [], False
+        for token in row:
+            inside = (inside or token == self.open) and token != self.close
+            plain.append(not inside and token != self.close)
+        k = self.n - 1
+        if len(row) < k or not all(plain[-k:]):
+            return out
+        prefix = tuple(row[-k:])
+        for i in range(len(row) - k):
+            if all(plain[i : i + self.n]) and tuple(row[i : i + k]) == prefix:
+                out.add(row[i + k])
+        return out
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        for r, row in enumerate(input_ids.tolist()):
+            banned = self.banned(row[1:])
+            if banned:
+                kept = scores[r].clone()
+                kept[list(banned)] = float("-inf")
+                if bool(torch.isfinite(kept).any()):
+                    scores[r] = kept
+        return scores
+
+
 # --- the component ---------------------------------------------------------------------------
 
 
@@ -297,6 +355,7 @@ class Generation:
     missing: int = 0
     redundant: int = 0
     fallback: bool = False
+    mended: bool = False  # the REQUEST's options said in a clause after the reply (``_mend``)
     candidates: list[Candidate] = field(default_factory=list)
 
 
@@ -312,6 +371,11 @@ class Seq2SeqNLG:
         self.tokenizer = load_tokenizer()
         self.template = TemplateNLG([])
         self.constrain = True  # slot-constrained decoding (see SlotConstraint)
+        # Two decoding aids, off by default: each cut the guard's second decodings but lowered the
+        # replies' coherence in dialogue (docs/results.md, "Making it fast").
+        self.repair = False  # options left unsaid are said in a clause, not decoded again (``_mend``)
+        self.unstutter = False  # decoding barred from the stutters the guard rejects (``NoStutter``)
+        self.no_stutter = NoStutter(self.tokenizer)
         self.decoding = GenerationSettings()  # when a caller gives none
         self.shortlist: ShortlistHead | None = None  # see dialog/nlg/shortlist.py
         # Deterministic decodings already done: (source, placeholders, settings, n) → replies. The
@@ -332,9 +396,15 @@ class Seq2SeqNLG:
     def source(
         self, acts: Sequence[DialogueAct], state: DialogueState | None = None
     ) -> tuple[str, dict[str, str]]:
-        """The plain delexicalised rendering of the acts, and the values of its placeholders."""
+        """The plain delexicalised rendering of the acts, and the values of its placeholders. A value
+        that a schema's own template leaves out (a CONFIRM template that names three of the four
+        slots confirmed) is added in a plain sentence: the reply must say every value, so the input
+        must show it."""
         delexed, values = delexicalise(acts)
-        return self.template.generate(delexed, state or DialogueState()), values
+        text = self.template.generate(delexed, state or DialogueState())
+        left_out = [slot for slot in values if placeholder(slot) not in text]
+        extra = [f"The {spoken(slot)} is {placeholder(slot)}." for slot in left_out]
+        return " ".join([text, *extra]), values
 
     def encode(self, sources: Sequence[str], targets: Sequence[str] | None = None) -> list[dict[str, Any]]:
         enc = self.tokenizer(list(sources), truncation=True, max_length=self.config.max_source)
@@ -434,6 +504,10 @@ class Seq2SeqNLG:
             group = beams if beams > 1 else n
             constraint = SlotConstraint(self.tokenizer, slots, group, self.config.max_target)
             kwargs["logits_processor"] = LogitsProcessorList([constraint])
+        if self.unstutter:
+            from transformers import LogitsProcessorList
+
+            kwargs.setdefault("logits_processor", LogitsProcessorList()).append(self.no_stutter)
         self.model.eval()
         with torch.inference_mode():
             out = self.model.generate(
@@ -504,6 +578,8 @@ class Seq2SeqNLG:
         scores = out.logits[:, -1, :]
         if constraint is not None:
             scores = constraint(written, scores)
+        if self.unstutter:
+            scores = self.no_stutter(written, scores)
         return scores, out.past_key_values
 
     def _beam(self, batch: dict[str, torch.Tensor], slots: Sequence[str] | None, k: int, n: int) -> list[str]:
@@ -582,11 +658,15 @@ class Seq2SeqNLG:
         guard: bool = True,
         beams: int = 4,
         constrain: bool | None = None,
+        repair: bool | None = None,
     ) -> list[Generation]:
         """Replies for several act sets at once, each checked by the slot-error guard; with
-        ``constrain`` (default: the model's setting), decoding itself says each placeholder once."""
+        ``constrain`` (default: the model's setting), decoding itself says each placeholder once;
+        with ``repair`` (default: the model's setting), a reply whose only fault is a REQUEST's options
+        left unsaid gets them in a clause (see ``_mend``) instead of a second decoding."""
         settings = settings or GenerationSettings()
         constrain = self.constrain if constrain is None else constrain
+        repair = self.repair if repair is None else repair
         prepared = [self.source(acts, state) for acts, state in items]
         expected = [list(values) for _, values in prepared] if constrain else None
         first = self._decode([s for s, _ in prepared], settings, 1, expected)
@@ -597,9 +677,12 @@ class Seq2SeqNLG:
             gen.missing, gen.redundant = slot_errors(text, list(values), words)
             gen.candidates = [Candidate(text, gen.missing, gen.redundant)]
             results.append(gen)
+        if guard and repair:
+            for gen, (acts, _) in zip(results, items, strict=True):
+                self._mend(gen, acts)
         if guard:
-            retry = [i for i, g in enumerate(results) if not g.candidates[0].ok]
-            if retry:
+            retry = [i for i, g in enumerate(results) if not any(c.ok for c in g.candidates)]
+            if retry and beams > 0:
                 beam = GenerationSettings(num_beams=beams, repetition_penalty=settings.repetition_penalty)
                 wanted = [list(results[i].slots) for i in retry] if constrain else None
                 more = self._decode([results[i].source for i in retry], beam, beams, wanted)
@@ -615,6 +698,24 @@ class Seq2SeqNLG:
             gen.delexicalised, gen.missing, gen.redundant = good.text, good.missing, good.redundant
             gen.text = lexicalise(good.text, values)
         return results
+
+    @staticmethod
+    def _mend(gen: Generation, acts: Sequence[DialogueAct]) -> None:
+        """A first reply that says its placeholders right and does not stutter but leaves out a
+        REQUEST's options ("what city should i search in?") gets them said after it ("For example
+        Lisbon or Porto."), as a candidate the guard takes before any beam search: the options are
+        what the user needs to hear, and a beam search costs a second decoding (issue 11)."""
+        first = gen.candidates[0]
+        if first.ok or first.redundant or degenerate(first.text):
+            return
+        if slot_errors(first.text, list(gen.slots))[0]:
+            return
+        clause = options_clause(acts, first.text)
+        if clause is None:
+            return
+        text = f"{first.text.rstrip()} {clause}"
+        gen.candidates.append(Candidate(text, *slot_errors(text, list(gen.slots), gen.words)))
+        gen.mended = True
 
     def generate(
         self, acts: tuple[DialogueAct, ...], state: DialogueState, settings: GenerationSettings | None = None
@@ -676,12 +777,16 @@ class Seq2SeqNLG:
 
 
 def merge_adapters(model: nn.Module) -> None:
-    """Fold the LoRA adapters into the weights (inference as fast as the plain network)."""
+    """Fold the LoRA adapters into the weights and put the plain layers back in their place: the
+    adapters' wrappers cost a Python call per layer and step even when merged (about a tenth of a
+    decoding step)."""
     from peft.tuners.lora import LoraLayer
 
-    for module in model.modules():
-        if isinstance(module, LoraLayer):
-            module.merge()
+    wrapped = [(name, module) for name, module in model.named_modules() if isinstance(module, LoraLayer)]
+    for name, module in wrapped:
+        module.merge()
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, module.get_base_layer())
 
 
 def latency_ms(

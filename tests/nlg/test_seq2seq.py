@@ -14,6 +14,7 @@ from dialog.generation import Network
 from dialog.nlg import shortlist
 from dialog.nlg.seq2seq import (
     NLGConfig,
+    NoStutter,
     Seq2SeqNLG,
     SlotConstraint,
     degenerate,
@@ -21,6 +22,7 @@ from dialog.nlg.seq2seq import (
     delexicalise_text,
     lexicalise,
     literals,
+    options_clause,
     slot_errors,
     tidy,
 )
@@ -100,6 +102,74 @@ def test_guard_falls_back_on_the_template_when_every_beam_errs(untrained: Seq2Se
     assert gen.text == TemplateNLG([]).generate(OFFER, DialogueState())
     [raw] = untrained.realise([(OFFER, DialogueState())], guard=False, constrain=False)
     assert not raw.fallback and raw.missing == 2  # an untrained decoder writes no placeholder
+
+
+def test_no_stutter_bars_repeated_trigrams_and_doubled_marks_outside_placeholders() -> None:
+    from dialog.encoder import load_tokenizer
+
+    tokenizer = load_tokenizer()
+    rule = NoStutter(tokenizer)
+
+    def ids(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def banned(text: str) -> set[str]:
+        return set(tokenizer.convert_ids_to_tokens(sorted(rule.banned(ids(text)))))
+
+    assert banned("the table is booked. the table") == {"is"}
+    assert banned("is that right?") == set(NoStutter.MARKS)
+    assert banned("at [time], [city] at [time], [city] at") == set()  # placeholders may recur
+    assert banned("the table is booked") == set()
+    # A row whose only allowed token would stutter keeps it: the rule never leaves a row without one.
+    row = torch.tensor([[tokenizer.cls_token_id, *ids("the table is booked. the table")]])
+    scores = torch.full((1, len(tokenizer)), float("-inf"))
+    scores[0, tokenizer.convert_tokens_to_ids("is")] = 0.0
+    assert torch.isfinite(rule(row, scores.clone())).sum() == 1
+    scores[0, tokenizer.convert_tokens_to_ids("was")] = -1.0
+    kept = rule(row, scores.clone())[0]
+    assert kept[tokenizer.convert_tokens_to_ids("is")] == float("-inf") and torch.isfinite(kept).sum() == 1
+
+
+def test_options_left_unsaid_are_said_in_a_clause_not_decoded_again(
+    untrained: Seq2SeqNLG, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ask = (DialogueAct(A.REQUEST, "city", ("Lisbon", "Porto"), "R"),)
+    assert options_clause(ask, "what city?") == "For example Lisbon or Porto."
+    assert options_clause(ask, "lisbon or porto?") is None  # nothing left out
+    both = (DialogueAct(A.INFORM, "city", ("Lisbon", "Porto"), "R"),)
+    assert options_clause(both, "the city is nice") is None  # not a REQUEST: no clause mends it
+    beams: list[int] = []
+
+    def decode(sources, settings, n, slots=None):  # type: ignore[no-untyped-def]
+        beams.append(settings.num_beams)
+        return [["what city should i search in?"] * n for _ in sources]
+
+    monkeypatch.setattr(untrained, "_decode", decode)
+    [gen] = untrained.realise([(ask, DialogueState())], repair=True)
+    assert gen.mended and not gen.fallback and beams == [1]  # no second decoding
+    assert gen.text == "What city should I search in? For example Lisbon or Porto."
+    [plain] = untrained.realise([(ask, DialogueState())])  # off by default
+    assert not plain.mended and plain.fallback and beams[1:] == [1, 4]  # beams, then the template
+
+
+def test_the_input_shows_every_value_even_one_the_schema_template_leaves_out(showcase) -> None:  # type: ignore[no-untyped-def]
+    nlg = Seq2SeqNLG.__new__(Seq2SeqNLG)  # the input needs no network
+    nlg.template = TemplateNLG(list(showcase.values()))
+    confirm = tuple(
+        DialogueAct(A.CONFIRM, slot, (value,), "BankTransfer")
+        for slot, value in [
+            ("recipient_account_type", "checking"),
+            ("account_type", "savings"),
+            ("amount", "50 euros"),
+            ("recipient_name", "Emma Duarte"),
+        ]
+    )
+    source, values = nlg.source(confirm)
+    assert source == (
+        "Please confirm a transfer of [amount] from your [account_type] account to [recipient_name]."
+        " The recipient account type is [recipient_account_type]."
+    )
+    assert set(values) == {"recipient_account_type", "account_type", "amount", "recipient_name"}
 
 
 def test_slot_constrained_decoding_says_each_value_once() -> None:
