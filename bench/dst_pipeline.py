@@ -20,9 +20,17 @@ from dialog.eval.dialogues import EvalConfig, evaluate
 from dialog.registry import load_builtins, registry
 from dialog.schema import expand_paths, load_schemas
 
+VARIANTS: dict[str, dict[str, bool]] = {
+    # registry name → dst_factory switches (the registry's ``bert`` has them all on)
+    "bert-pure": {"fuse_nlu": False},  # the tracker alone (with its values checked: ``snap``)
+    "bert-nosnap": {"snap_values": False},
+    "bert-nooffer": {"take_offers": False},
+    "bert-fuse-only": {"snap_values": False, "take_offers": False},  # as it was before 2026-11-30
+}
 
-def pure(**kw: Any) -> Any:
-    return dst_factory(**kw, fuse_nlu=False)
+
+def variant(switches: dict[str, bool]) -> Any:
+    return lambda **kw: dst_factory(**kw, **switches)
 
 
 def main() -> None:
@@ -33,18 +41,20 @@ def main() -> None:
     parser.add_argument("--user-text", default="sgd", choices=["templates", "sgd"])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--db-dir", type=Path, default=None)
-    parser.add_argument("--trackers", default="rule,bert-pure,bert")
+    parser.add_argument("--trackers", default="rule,bert,bert-pure,bert-fuse-only,bert-nosnap,bert-nooffer")
     parser.add_argument("--out", type=Path, default=Path("docs/runs/dst_pipeline_showcase"))
     args = parser.parse_args()
     load_builtins()
-    if "bert-pure" not in registry.names("dst"):
-        registry.register("dst", "bert-pure")(pure)
+    for name, switches in VARIANTS.items():
+        if name not in registry.names("dst"):
+            registry.register("dst", name)(variant(switches))
     schemas = load_schemas(expand_paths([args.schemas]))
     backends = open_backends(schemas, args.db_dir)
     rows = {}
     for tracker in args.trackers.split(","):
         config = EvalConfig(
-            agent="pipeline", n=args.n, seed=args.seed, level="text", stages={"dst": tracker},
+            agent="pipeline", n=args.n, seed=args.seed, level="text",
+            stages={"dst": tracker, "policy": "form", "nlg": "template"},
             user_text=args.user_text, data_dir=args.data_dir,
         )  # fmt: skip
         start = time.perf_counter()

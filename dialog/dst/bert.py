@@ -9,8 +9,9 @@ pass serves all the frames of a turn. ``update`` is the stage verb used by ``Pip
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from dialog.dst.features import (
     span_text,
 )
 from dialog.dst.model import DSTConfig, SchemaEmbedder, TrackerModel, collate, tracker_loss
+from dialog.dst.rule import accepts_offer, offered_values, take_offer
 from dialog.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
@@ -57,6 +59,8 @@ class BertDST(artifacts.AdapterModel):
         self._table_tensor = torch.zeros(0, config.hidden)
         self.schemas: dict[str, Schema] = {}
         self.fuse_nlu = False  # in an agent: also take the NLU's informed values (see ``fuse``)
+        self.take_offers = True  # with fuse_nlu: an offer the NLU heard accepted fills the booking
+        self.snap_values = True  # new free-form values checked against what the system said (``snap``)
         self.featurizer = Featurizer(
             self.tokenizer, self.table, self.schemas, config.max_length, config.max_candidates
         )
@@ -234,15 +238,95 @@ class BertDST(artifacts.AdapterModel):
                 return state
             services, frames = [best[0][0]], [best[0][1]]
         for service, frame in zip(services, frames, strict=True):
+            schema, before = self.schemas[service], state.frame(service)
             if self.fuse_nlu:
-                frame = fuse(
-                    self.schemas[service],
-                    frame,
-                    [a for a in acts if a.service == service],
-                    state.frame(service),
-                )
+                heard = [a for a in acts if a.service == service]
+                frame = fuse(schema, frame, heard, before)
+                if self.take_offers and accepts_offer(schema, heard, before.active_intent):
+                    offered = offered_values(state, service)
+                    values = take_offer(schema, frame.active_intent, frame.slot_values, offered)
+                    frame = FrameState(frame.active_intent, frame.requested_slots, values)
+            if self.snap_values:
+                read = {a.slot for a in acts if a.service == service and a.act is ActType.INFORM and a.slot}
+                frame = snap(schema, frame, before, system_said(state, service), text, read)
             state = state.with_frame(service, frame)
         return state
+
+
+DETERMINER = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)  # "the tomorrow" → "tomorrow"
+
+
+def words_of(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
+
+
+def system_said(state: DialogueState, service: str) -> list[tuple[str, str]]:
+    """(slot, value) of every value the system said for ``service`` (informed, offered, confirmed,
+    or given as a REQUEST's options), most recent first."""
+    out = []
+    for turn in reversed(state.history):
+        if turn.speaker is Speaker.SYSTEM:
+            for frame in turn.frames:
+                for act in frame.actions:
+                    if (act.service or frame.service) == service and act.slot and act.slot != "intent":
+                        out += [(act.slot, v) for v in act.values]
+    return out
+
+
+def snap(
+    schema: Schema,
+    frame: FrameState,
+    before: FrameState,
+    said: Sequence[tuple[str, str]],
+    text: str = "",
+    read: Collection[str] = (),
+) -> FrameState:
+    """The values new this turn checked against what the system said for this service (``said``,
+    see ``system_said``) and what the user said (``text``; ``read``: the slots the NLU read).
+
+    A free-form value that is part of one said for the same slot becomes it ("Dr." or "Pereira" →
+    "Dr. Tomás Pereira", the most recent first), else loses a leading article ("the tomorrow"). A
+    value said for another slot only ("the clinic name is Smile Studio" → patient_name) is not this
+    slot's, and the slot keeps what it had; so for a free-form value with no word in it (".") or that
+    lists the options the system gave ("Lisbon or Madrid"), and for a categorical value with no
+    evidence: not read by the NLU, not said by the system for this slot, its words not in the user's
+    text (``cuisine=seafood`` after "Find one in Lisbon"; yes/no and numbers are exempt, as they are
+    rarely said as such)."""
+    own: dict[str, list[str]] = {}  # slot → values said for it
+    owners: dict[str, set[str]] = {}  # value → the slots it was said for
+    for slot, value in said:
+        own.setdefault(slot, []).append(value)
+        owners.setdefault(value.casefold(), set()).add(slot)
+    values = dict(frame.slot_values)
+    heard = set(words_of(text))
+    for slot, current in frame.slot_values.items():
+        if not current or current == before.slot_values.get(slot) or current[0] == DONTCARE:
+            continue
+        if slot not in schema.slot_names:
+            continue
+        value, tokens = current[0], words_of(current[0])
+        elsewhere = owners.get(value.casefold(), set())
+        foreign = bool(elsewhere) and slot not in elsewhere
+        if schema.slot(slot).categorical:
+            generic = value.casefold() in ("true", "false") or value.isdigit()
+            offered = value.casefold() in {v.casefold() for v in own.get(slot, [])}
+            wrong = not generic and slot not in read and not offered and not set(tokens) <= heard
+        else:
+            options = [
+                v for v in own.get(slot, []) if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", value, re.I)
+            ]
+            listed = len(set(options)) > 1 and not elsewhere  # "Lisbon or Madrid": the options
+            wrong = not tokens or listed or foreign
+        if wrong:
+            if slot in before.slot_values:
+                values[slot] = before.slot_values[slot]
+            else:
+                del values[slot]
+            continue
+        if not schema.slot(slot).categorical:
+            whole = next((v for v in own.get(slot, []) if set(tokens) <= set(words_of(v))), None)
+            values[slot] = (whole or DETERMINER.sub("", value) or value,)
+    return FrameState(frame.active_intent, frame.requested_slots, values)
 
 
 def fuse(
@@ -325,9 +409,12 @@ def dst_factory(
     backends: Mapping[str, Backend] | None = None,
     model: str = "dst-bert",
     fuse_nlu: bool = True,
+    take_offers: bool = True,
+    snap_values: bool = True,
 ) -> BertDST:
     """The registry's ``bert`` tracker: the committed model, for these schemas; in an agent it also
-    takes the values its NLU read (``fuse_nlu``)."""
+    takes the values its NLU read (``fuse_nlu``) and the offer the NLU heard accepted
+    (``take_offers``), and checks new free-form values against what the system said (``snap_values``)."""
     dst = BertDST.load(model).with_schemas(schemas)
-    dst.fuse_nlu = fuse_nlu
+    dst.fuse_nlu, dst.take_offers, dst.snap_values = fuse_nlu, take_offers, snap_values
     return dst

@@ -89,14 +89,36 @@ class RuleDST:
                     values[act.slot] = (value,)
             elif act.act is ActType.REQUEST and act.slot in schema.slot_names:
                 requested.append(act.slot)
-        if accept_offer and intent in schema.intent_names:
-            # Take what the intent needs from the accepted offer (e.g. which restaurant to book).
-            # Only required slots: an offer's optional values (rooms available) are not the user's wish.
-            wanted = set(schema.intent(intent).required_slots)
-            for slot, value in offered_values(state, service).items():
-                if slot in wanted and slot not in values:
-                    values[slot] = (value,)
+        if accept_offer:
+            values = take_offer(schema, intent, values, offered_values(state, service))
         return FrameState(intent, tuple(dict.fromkeys(requested)), values)
+
+
+def accepts_offer(schema: Schema, acts: Sequence[DialogueAct], intent_before: str) -> bool:
+    """Whether the user's acts accept the system's offer: a switch to a transactional intent ("book
+    it"), an affirmed intent offer, or a SELECT."""
+    for act in acts:
+        if act.act in (ActType.AFFIRM_INTENT, ActType.SELECT):
+            return True
+        new = act.values[0] if act.act is ActType.INFORM_INTENT and act.values else None
+        if new in schema.intent_names and new != intent_before and schema.intent(new).transactional:
+            return True
+    return False
+
+
+def take_offer(
+    schema: Schema, intent: str, values: Mapping[str, tuple[str, ...]], offered: Mapping[str, str]
+) -> dict[str, tuple[str, ...]]:
+    """``values`` with what ``intent`` needs taken from the accepted offer (which restaurant to book).
+    Only required slots still empty: an offer's optional values (rooms available) are not the user's
+    wish."""
+    out = dict(values)
+    if intent in schema.intent_names:
+        wanted = set(schema.intent(intent).required_slots)
+        for slot, value in offered.items():
+            if slot in wanted and slot not in out:
+                out[slot] = (value,)
+    return out
 
 
 def last_user_acts(state: DialogueState) -> tuple[DialogueAct, ...]:

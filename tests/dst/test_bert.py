@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dialog.dst.bert import BertDST, history_of
+from dialog.dst.bert import BertDST, history_of, snap, system_said
 from dialog.dst.features import Gold, History
 from dialog.dst.model import DSTConfig
 from dialog.errors import TodError
@@ -106,6 +106,57 @@ def test_history_of_a_live_conversation() -> None:
     assert text == "How about Le Cinq?"
     assert acts[0].service == "Food_1"  # acts get their frame's service
     assert [m.value for m in history.candidates("Food_1", "restaurant", 5)] == ["Le Cinq"]
+
+
+def test_new_values_are_checked_against_what_the_system_said(showcase: dict) -> None:
+    clinic = showcase["ClinicAppointment"]
+    said = [
+        ("doctor_name", "Dr. Tomás Pereira"),
+        ("clinic_name", "Smile Studio Lisbon"),
+        ("city", "Lisbon"),
+        ("city", "Madrid"),
+        ("specialty", "dentistry"),
+    ]
+    before = FrameState("BookAppointment", (), {"patient_name": ("Rita Sousa",)})
+
+    def after(text: str, read: tuple[str, ...] = (), **new: str) -> dict[str, tuple[str, ...]]:
+        values = {**before.slot_values, **{k: (v,) for k, v in new.items()}}
+        frame = FrameState("BookAppointment", (), values)
+        return dict(snap(clinic, frame, before, said, text, read).slot_values)
+
+    assert after("Make it Dr. Tomás Pereira.", doctor_name="Dr.")["doctor_name"] == ("Dr. Tomás Pereira",)
+    assert after("Pereira, please", doctor_name="Pereira")["doctor_name"] == ("Dr. Tomás Pereira",)
+    assert after("on the tomorrow", date="the tomorrow")["date"] == ("tomorrow",)  # an article lost
+    # said for another slot: the slot keeps what it had
+    assert after("yes", patient_name="Smile Studio Lisbon")["patient_name"] == ("Rita Sousa",)
+    assert "city" not in after("somewhere", city="Lisbon or Madrid")  # the options, not a choice
+    assert "doctor_name" not in after("no.", doctor_name=".")
+    # a categorical value needs evidence: the user's words, the NLU, or the system's offer
+    assert "specialty" not in after("Find one in Lisbon", specialty="dermatology")
+    assert after("a dermatologist", ("specialty",), specialty="dermatology")["specialty"] == ("dermatology",)
+    assert after("yes that one", specialty="dentistry")["specialty"] == ("dentistry",)
+    assert after("any kind", specialty="dontcare")["specialty"] == ("dontcare",)
+    # an unchanged value is left alone
+    assert after("hi")["patient_name"] == ("Rita Sousa",)
+
+
+def test_what_the_system_said_is_read_from_the_history() -> None:
+    offer = Turn(
+        Speaker.SYSTEM,
+        "How about Le Cinq? Which city, Paris or Lyon?",
+        (
+            Frame(
+                "Food_1",
+                (
+                    DialogueAct(A.OFFER, "restaurant", ("Le Cinq",)),
+                    DialogueAct(A.REQUEST, "city", ("Paris", "Lyon")),
+                ),
+            ),
+            Frame("Taxi_1", (DialogueAct(A.INFORM, "car", ("Tesla",)),)),
+        ),
+    )
+    state = DialogueState(history=(offer,))
+    assert system_said(state, "Food_1") == [("restaurant", "Le Cinq"), ("city", "Paris"), ("city", "Lyon")]
 
 
 # --- the committed model ----------------------------------------------------------------------

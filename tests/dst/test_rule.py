@@ -45,3 +45,18 @@ def test_canonical_values(showcase) -> None:  # type: ignore[no-untyped-def]
     assert canonical_value(schema, "cuisine", "klingon") is None
     assert canonical_value(schema, "city", "Anywhere") == "Anywhere"  # free-form slot
     assert canonical_value(schema, "cuisine", "DontCare") == "dontcare"
+
+
+def test_what_accepts_an_offer_and_what_it_fills(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.dst.rule import accepts_offer, take_offer
+
+    r = showcase["RestaurantBooking"]
+    book = DialogueAct(A.INFORM_INTENT, "intent", ("BookTable",), "RestaurantBooking")
+    assert accepts_offer(r, [book], "FindRestaurant")  # a switch to a transactional intent
+    assert not accepts_offer(r, [book], "BookTable")  # already booking: no switch
+    assert accepts_offer(r, [DialogueAct(A.SELECT, service="RestaurantBooking")], "FindRestaurant")
+    find = DialogueAct(A.INFORM_INTENT, "intent", ("FindRestaurant",), "RestaurantBooking")
+    assert not accepts_offer(r, [find], "NONE")
+    offered = {"restaurant_name": "Il Forno", "city": "Porto", "date": "today"}
+    taken = take_offer(r, "BookTable", {"date": ("tomorrow",)}, offered)
+    assert taken == {"date": ("tomorrow",), "restaurant_name": ("Il Forno",)}  # required, still empty
