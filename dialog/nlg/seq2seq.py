@@ -33,6 +33,7 @@ from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.backend import Backend
 from dialog.errors import TodError
 from dialog.generation import pick, seeded
+from dialog.nlg.lean import LeanDecoder
 from dialog.nlg.shortlist import FILE as SHORTLIST_FILE
 from dialog.nlg.shortlist import ShortlistHead, output_layer
 from dialog.nlg.shortlist import install as install_shortlist
@@ -376,6 +377,7 @@ class Seq2SeqNLG:
         self.repair = False  # options left unsaid are said in a clause, not decoded again (``_mend``)
         self.unstutter = False  # decoding barred from the stutters the guard rejects (``NoStutter``)
         self.no_stutter = NoStutter(self.tokenizer)
+        self.lean = True  # plain loops step with LeanDecoder (dialog/nlg/lean.py), not model.decoder
         self.decoding = GenerationSettings()  # when a caller gives none
         self.shortlist: ShortlistHead | None = None  # see dialog/nlg/shortlist.py
         # Deterministic decodings already done: (source, placeholders, settings, n) → replies. The
@@ -531,7 +533,6 @@ class Seq2SeqNLG:
         each step feeds one token per row (``generate`` costs several times more per token on a CPU)."""
         settings = settings or GenerationSettings()
         generator = seeded(settings)
-        from transformers import DynamicCache, EncoderDecoderCache
 
         tokenizer, model = self.tokenizer, self.model
         constraint = (
@@ -541,7 +542,7 @@ class Seq2SeqNLG:
         self.model.eval()
         with torch.inference_mode():
             memory = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            cache: Any = EncoderDecoderCache(DynamicCache(), DynamicCache())
+            cache = self._cache(memory.last_hidden_state, batch["attention_mask"])
             written = torch.full((rows, 1), tokenizer.cls_token_id, dtype=torch.long)
             done = torch.zeros(rows, dtype=torch.bool)
             step = written
@@ -568,24 +569,37 @@ class Seq2SeqNLG:
         constraint: SlotConstraint | None,
     ) -> tuple[torch.Tensor, Any]:
         """One decoder step over the cache: the next token's scores (constrained) and the cache."""
-        out = self.model.decoder(
-            input_ids=step,
-            encoder_hidden_states=memory,
-            encoder_attention_mask=mask,
-            cache=cache,
-            use_cache=True,
-        )
-        scores = out.logits[:, -1, :]
+        if isinstance(cache, LeanDecoder):
+            scores = cache.step(step)
+        else:
+            out = self.model.decoder(
+                input_ids=step,
+                encoder_hidden_states=memory,
+                encoder_attention_mask=mask,
+                cache=cache,
+                use_cache=True,
+            )
+            scores, cache = out.logits[:, -1, :], out.past_key_values
         if constraint is not None:
             scores = constraint(written, scores)
         if self.unstutter:
             scores = self.no_stutter(written, scores)
-        return scores, out.past_key_values
+        return scores, cache
+
+    def _cache(self, memory: torch.Tensor, mask: torch.Tensor) -> Any:
+        """The decoding state of a plain loop: the lean decoder, started (``self.lean``), or the
+        Transformers cache for ``model.decoder``."""
+        if self.lean:
+            lean = LeanDecoder(self.model.decoder)
+            lean.start(memory, mask)
+            return lean
+        from transformers import DynamicCache, EncoderDecoderCache
+
+        return EncoderDecoderCache(DynamicCache(), DynamicCache())
 
     def _beam(self, batch: dict[str, torch.Tensor], slots: Sequence[str] | None, k: int, n: int) -> list[str]:
         """Beam search for one source in a plain loop over the key/value cache (its rows reordered
         each step): the ``n`` best of ``k`` beams, scores normalised by length as ``generate`` does."""
-        from transformers import DynamicCache, EncoderDecoderCache
 
         tokenizer, model = self.tokenizer, self.model
         constraint = (
@@ -596,7 +610,7 @@ class Seq2SeqNLG:
             memory = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
             hidden = memory.last_hidden_state.expand(k, -1, -1)
             mask = batch["attention_mask"].expand(k, -1)
-            cache: Any = EncoderDecoderCache(DynamicCache(), DynamicCache())
+            cache = self._cache(memory.last_hidden_state, batch["attention_mask"])
             written = torch.full((1, 1), tokenizer.cls_token_id, dtype=torch.long)
             totals = torch.zeros(1)
             finished: list[tuple[float, list[int]]] = []

@@ -337,3 +337,23 @@ def test_the_plain_greedy_loop_writes_what_generate_writes() -> None:
     theirs = [tidy(t) for t in nlg.tokenizer.batch_decode(out, skip_special_tokens=True)]
     assert mine == theirs
     assert "[restaurant_name]" in mine[0] and "[city]" in mine[0]
+
+
+def test_the_lean_decoder_step_writes_what_the_transformers_step_writes() -> None:
+    nlg = Seq2SeqNLG.load("nlg-seq2seq").with_schemas([])
+    nlg.memo_size = 0
+    sources = [
+        "Please confirm: a table for [party_size] at [restaurant_name] on [date]. Is that right?",
+        "What city would you like, for example Lisbon, Porto or Madrid?",
+        "Goodbye.",
+    ]
+    slots = [["party_size", "restaurant_name", "date"], [], []]
+    replies = {}
+    for lean in (True, False):
+        nlg.lean = lean
+        batch = nlg.collate(nlg.encode(sources))  # padded: the source mask is exercised
+        greedy = nlg._plain(batch, slots)
+        beams = nlg._decode(sources[:1], GenerationSettings(num_beams=4), 4, slots[:1])[0]
+        replies[lean] = (greedy, beams)
+    assert replies[True] == replies[False]
+    assert replies[True][0][0].count("[") == 3  # and it is a real reply

@@ -1,0 +1,89 @@
+"""The Transformer NLG's decoder step written out over its own modules (issue 11).
+
+Decoding one token through ``BertLMHeadModel.forward`` runs a dozen layers of Transformers' wrappers
+(mask creation, the cache classes, the attention interface, output dataclasses) around the few
+matrix products that matter; on a CPU, at one token per row, that overhead was most of a reply's
+time. ``LeanDecoder`` calls the same modules (embeddings, the linear layers — int8 or float — the
+layer norms, the activation and the output head) in the same order, with its own key/value lists:
+the same arithmetic, so the same scores up to float rounding (tests/nlg/test_seq2seq.py compares the
+replies). Evaluation mode only: there is no dropout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+
+class LeanDecoder:
+    """One decoding of a batch: ``start`` with the encoder's output, then ``step`` token by token
+    (``reorder`` keeps the rows of a beam search)."""
+
+    def __init__(self, decoder: Any) -> None:
+        self.embeddings = decoder.bert.embeddings
+        self.layers = list(decoder.bert.encoder.layer)
+        self.head = decoder.cls.predictions
+        config = decoder.config
+        self.n_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.cross: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.mask = torch.ones(0, dtype=torch.bool)
+        self.length = 0
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        """(rows, tokens, hidden) → (rows, heads, tokens, head size)."""
+        return x.view(x.shape[0], x.shape[1], self.n_heads, self.head_size).transpose(1, 2)
+
+    def start(self, memory: torch.Tensor, mask: torch.Tensor) -> None:
+        """The cross-attention keys and values of every layer, computed once from the encoder's output
+        ``memory`` (rows, source tokens, hidden); ``mask`` marks the real source tokens."""
+        self.cross = []
+        for layer in self.layers:
+            attention = layer.crossattention.self
+            self.cross.append((self._split(attention.key(memory)), self._split(attention.value(memory))))
+        self.mask = mask[:, None, None, :].bool()
+        self.keys, self.values, self.length = [], [], 0
+
+    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The next token's scores (rows, vocabulary) after ``tokens`` (rows, 1)."""
+        e = self.embeddings
+        x = (
+            e.word_embeddings(tokens)
+            + e.token_type_embeddings.weight[0]
+            + e.position_embeddings.weight[self.length]
+        )
+        x = e.LayerNorm(x)
+        rows = x.shape[0]
+        for i, layer in enumerate(self.layers):
+            own = layer.attention
+            q = self._split(own.self.query(x))
+            k, v = self._split(own.self.key(x)), self._split(own.self.value(x))
+            if self.length:
+                k, v = torch.cat([self.keys[i], k], 2), torch.cat([self.values[i], v], 2)
+                self.keys[i], self.values[i] = k, v
+            else:
+                self.keys.append(k)
+                self.values.append(v)
+            out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(rows, 1, -1)
+            x = own.output.LayerNorm(own.output.dense(out) + x)
+            cross = layer.crossattention
+            ck, cv = self.cross[i]
+            q = self._split(cross.self.query(x))
+            out = F.scaled_dot_product_attention(q, ck, cv, attn_mask=self.mask)
+            x = cross.output.LayerNorm(cross.output.dense(out.transpose(1, 2).reshape(rows, 1, -1)) + x)
+            hidden = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(x))
+            x = layer.output.LayerNorm(layer.output.dense(hidden) + x)
+        self.length += 1
+        scores: torch.Tensor = self.head(x)[:, -1, :]
+        return scores
+
+    def reorder_cache(self, order: torch.Tensor) -> None:
+        """Keep the rows ``order`` (a beam search's survivors, possibly repeated)."""
+        self.keys = [k[order] for k in self.keys]
+        self.values = [v[order] for v in self.values]
+        self.cross = [(k[order], v[order]) for k, v in self.cross]
+        self.mask = self.mask[order]
