@@ -1,9 +1,14 @@
 """Text-level dialogues of the pipeline (BERT NLU, form policy, template NLG) with each tracker: the rule
-DST, the BERT tracker alone (reading only the words), and the BERT tracker with the NLU's values fused
-in (the registry's ``bert``, the pipeline's default). A table on stdout and one JSON file per run.
+DST, the registry's ``bert`` (the tracker with the NLU's values fused in, accepted offers taken and new
+values checked against what the system said), and ``bert`` with each of those switched off (VARIANTS).
+A table on stdout and one JSON file per run.
 
     python bench/dst_pipeline.py --schemas 'schemas/showcase/*.yaml' --n 100 --seed 1 --user-text sgd \
         --data-dir ../shared/data --out docs/runs/dst_pipeline_showcase
+    python bench/dst_pipeline.py --schemas 'schemas/showcase/*.yaml' --n 100 --seed 2 --user-text sgd \
+        --data-dir ../shared/data --trackers rule,bert --out docs/runs/dst_pipeline_showcase_seed2
+
+(and ``--seed 3`` to ``..._seed3``): the goals and the users' wording change with the seed.
 """
 
 from __future__ import annotations

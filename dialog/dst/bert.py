@@ -285,7 +285,10 @@ def snap(
     see ``system_said``) and what the user said (``text``; ``read``: the slots the NLU read).
 
     A free-form value that is part of one said for the same slot becomes it ("Dr." or "Pereira" →
-    "Dr. Tomás Pereira", the most recent first), else loses a leading article ("the tomorrow"). A
+    "Dr. Tomás Pereira", the most recent first), or that holds one whole becomes that one ("Dr. Inês
+    Costa (specialty dermatology)" → "Dr. Inês Costa"), else loses a leading article ("the
+    tomorrow"); a piece of a value said for another slot, when the user's words hold that value
+    whole, is that slot's ("Costa" as a city after "I'd like Dr. Inês Costa"). A
     value said for another slot only ("the clinic name is Smile Studio" → patient_name) is not this
     slot's, and the slot keeps what it had; so for a free-form value with no word in it (".") or that
     lists the options the system gave ("Lisbon or Madrid"), and for a categorical value with no
@@ -316,7 +319,15 @@ def snap(
                 v for v in own.get(slot, []) if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", value, re.I)
             ]
             listed = len(set(options)) > 1 and not elsewhere  # "Lisbon or Madrid": the options
-            wrong = not tokens or listed or foreign
+            # "Costa" from "I'd like Dr. Inês Costa" is a piece of the doctor's name, not a city
+            pieces = [
+                v
+                for other, said_values in own.items()
+                if other != slot
+                for v in said_values
+                if set(tokens) < set(words_of(v)) <= heard
+            ]
+            wrong = not tokens or listed or foreign or bool(pieces)
         if wrong:
             if slot in before.slot_values:
                 values[slot] = before.slot_values[slot]
@@ -325,7 +336,8 @@ def snap(
             continue
         if not schema.slot(slot).categorical:
             whole = next((v for v in own.get(slot, []) if set(tokens) <= set(words_of(v))), None)
-            values[slot] = (whole or DETERMINER.sub("", value) or value,)
+            inside = options[0] if len(set(options)) == 1 else None  # "Dr. Inês Costa (specialty …)"
+            values[slot] = (whole or inside or DETERMINER.sub("", value) or value,)
     return FrameState(frame.active_intent, frame.requested_slots, values)
 
 

@@ -136,6 +136,12 @@ def test_new_values_are_checked_against_what_the_system_said(showcase: dict) -> 
     assert after("a dermatologist", ("specialty",), specialty="dermatology")["specialty"] == ("dermatology",)
     assert after("yes that one", specialty="dentistry")["specialty"] == ("dentistry",)
     assert after("any kind", specialty="dontcare")["specialty"] == ("dontcare",)
+    # a value holding one said whole becomes it; a piece of another slot's value said whole is not taken
+    long = "Dr. Tomás Pereira (specialty dentistry)"
+    assert after("that one", doctor_name=long)["doctor_name"] == ("Dr. Tomás Pereira",)
+    assert after("In Lisbon city", city="Lisbon city")["city"] == ("Lisbon",)
+    assert "city" not in after("I'd like Dr. Tomás Pereira", city="Pereira")
+    assert after("somewhere in Lisbon", city="Lisbon")["city"] == ("Lisbon",)  # not the clinic's piece
     # an unchanged value is left alone
     assert after("hi")["patient_name"] == ("Rita Sousa",)
 
