@@ -29,7 +29,7 @@ from dialog.dst.features import (
     span_text,
 )
 from dialog.dst.model import DSTConfig, SchemaEmbedder, TrackerModel, collate, tracker_loss
-from dialog.dst.rule import accepts_offer, offered_values, take_offer
+from dialog.dst.rule import accepts_offer, canonical_value, offered_values, take_offer
 from dialog.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
@@ -239,15 +239,15 @@ class BertDST(artifacts.AdapterModel):
             services, frames = [best[0][0]], [best[0][1]]
         for service, frame in zip(services, frames, strict=True):
             schema, before = self.schemas[service], state.frame(service)
+            heard = [a for a in acts if a.service == service]
             if self.fuse_nlu:
-                heard = [a for a in acts if a.service == service]
                 frame = fuse(schema, frame, heard, before)
                 if self.take_offers and accepts_offer(schema, heard, before.active_intent):
                     offered = offered_values(state, service)
                     values = take_offer(schema, frame.active_intent, frame.slot_values, offered)
                     frame = FrameState(frame.active_intent, frame.requested_slots, values)
             if self.snap_values:
-                read = {a.slot for a in acts if a.service == service and a.act is ActType.INFORM and a.slot}
+                read = {a.slot for a in heard if a.act is ActType.INFORM and a.slot}
                 frame = snap(schema, frame, before, system_said(state, service), text, read)
             state = state.with_frame(service, frame)
         return state
@@ -297,9 +297,11 @@ def snap(
     rarely said as such)."""
     own: dict[str, list[str]] = {}  # slot → values said for it
     owners: dict[str, set[str]] = {}  # value → the slots it was said for
+    spelled: dict[str, set[str]] = {}  # value → its words
     for slot, value in said:
         own.setdefault(slot, []).append(value)
         owners.setdefault(value.casefold(), set()).add(slot)
+        spelled.setdefault(value, set(words_of(value)))
     values = dict(frame.slot_values)
     heard = set(words_of(text))
     for slot, current in frame.slot_values.items():
@@ -325,7 +327,7 @@ def snap(
                 for other, said_values in own.items()
                 if other != slot
                 for v in said_values
-                if set(tokens) < set(words_of(v)) <= heard
+                if set(tokens) < spelled[v] <= heard
             ]
             wrong = not tokens or listed or foreign or bool(pieces)
         if wrong:
@@ -335,7 +337,7 @@ def snap(
                 del values[slot]
             continue
         if not schema.slot(slot).categorical:
-            whole = next((v for v in own.get(slot, []) if set(tokens) <= set(words_of(v))), None)
+            whole = next((v for v in own.get(slot, []) if set(tokens) <= spelled[v]), None)
             inside = options[0] if len(set(options)) == 1 else None  # "Dr. Inês Costa (specialty …)"
             values[slot] = (whole or inside or DETERMINER.sub("", value) or value,)
     return FrameState(frame.active_intent, frame.requested_slots, values)
@@ -347,8 +349,6 @@ def fuse(
     """The tracker's frame with this turn's NLU evidence added: values the NLU read as INFORM (in the
     schema's spelling) win, and a value the NLU gave to one slot is not also taken by another slot
     the tracker changed this turn; the NLU's intent fills a NONE; requested slots are the union."""
-    from dialog.dst.rule import canonical_value
-
     before = before or FrameState()
     values = dict(frame.slot_values)
     intent, requested = frame.active_intent, list(frame.requested_slots)

@@ -70,26 +70,18 @@ class RuleDST:
         intent = frame.active_intent
         values = dict(frame.slot_values)
         requested: list[str] = []
-        accept_offer = False
         for act in acts:
             if act.act is ActType.INFORM_INTENT and act.values and act.values[0] in schema.intent_names:
-                new_intent = act.values[0]
-                accept_offer = accept_offer or (
-                    new_intent != intent and schema.intent(new_intent).transactional
-                )
-                intent = new_intent
+                intent = act.values[0]
             elif act.act is ActType.AFFIRM_INTENT:
                 intent = offered_intent(state, service) or intent
-                accept_offer = True
-            elif act.act is ActType.SELECT:
-                accept_offer = True
             elif act.act is ActType.INFORM and act.slot in schema.slot_names and act.values:
                 value = canonical_value(schema, act.slot, act.values[0])
                 if value is not None:
                     values[act.slot] = (value,)
             elif act.act is ActType.REQUEST and act.slot in schema.slot_names:
                 requested.append(act.slot)
-        if accept_offer:
+        if accepts_offer(schema, acts, frame.active_intent):
             values = take_offer(schema, intent, values, offered_values(state, service))
         return FrameState(intent, tuple(dict.fromkeys(requested)), values)
 
