@@ -1,0 +1,62 @@
+"""Where the rule DST and the BERT tracker (``bert``) part: the same simulated dialogues as
+bench/dst_pipeline.py (BERT NLU, form policy, template NLG, SGD dev wording), run with each tracker;
+counts the dialogues only one of them completes and prints the `bert` transcripts of those the rule
+DST wins, to read what goes wrong.
+
+    python bench/dst_disagree.py --seed 3 --data-dir ../shared/data --out docs/runs/dst_disagree_seed3.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dialog.backend import open_backends
+from dialog.eval.dialogues import EvalConfig, evaluate
+from dialog.registry import load_builtins
+from dialog.schema import expand_paths, load_schemas
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--schemas", default="schemas/showcase/*.yaml")
+    parser.add_argument("--n", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    load_builtins()
+    schemas = load_schemas(expand_paths([args.schemas]))
+    backends = open_backends(schemas)
+    runs = {}
+    for dst in ("rule", "bert"):
+        config = EvalConfig(
+            agent="pipeline", n=args.n, seed=args.seed, level="text",
+            stages={"dst": dst, "policy": "form", "nlg": "template"},
+            user_text="sgd", data_dir=args.data_dir, coherence=None,
+        )  # fmt: skip
+        runs[dst] = evaluate(schemas, backends, config, keep_transcripts=args.n)
+    rule, bert = runs["rule"], runs["bert"]
+    both = list(zip(rule.scores, bert.scores, bert.transcripts, strict=True))
+    lines = [
+        f"dialogues {len(both)}; rule only {sum(r.success and not b.success for r, b, _ in both)}; "
+        f"bert only {sum(b.success and not r.success for r, b, _ in both)}"
+    ]
+    for r, b, transcript in both:
+        if r.success and not b.success:
+            lines.append(
+                "=== goal " + "; ".join(f"{t.intent} {dict(t.constraints)}" for t in transcript.goal.tasks)
+            )
+            for turn in transcript.turns:
+                lines.append(f"U: {turn.user_text}")
+                lines.append(
+                    f"   state: { {k: dict(f.slot_values) for k, f in turn.reply.state.frames.items()} }"
+                )
+                lines.append(f"S: {turn.reply.text}")
+    print(lines[0])
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
