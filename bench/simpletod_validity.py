@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 from dialog.backend import open_backends
@@ -21,7 +20,7 @@ from dialog.eval.runner import run_dialogue
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
 from dialog.user.agenda import AgendaUser
-from dialog.user.goals import goal_samplers
+from dialog.user.goals import episodes
 from dialog.user.text import UserText
 
 
@@ -41,25 +40,21 @@ def main() -> None:
     for constrain in (True, False):
         agent = SimpleTODAgent(model, schemas, backends, constrain=constrain)
         user, text = AgendaUser(schemas, backends), UserText(schemas)
-        samplers = goal_samplers(list(schemas), backends)
         turns = belief_invalid = action_invalid = bad_turns = 0
         examples: list[str] = []
-        for schema in schemas:
-            rng = random.Random(f"{args.seed}:{schema.service}")
-            for _ in range(args.n):
-                goal = samplers[schema.service].sample(rng)
-                with backends[schema.service].sandbox():
-                    transcript = run_dialogue(agent, user, goal, rng, "text", None, text)  # type: ignore[arg-type]
-                for record in transcript.turns:
-                    turns += 1
-                    found = [item for t in record.reply.trace for item in t.config.get("invalid", [])]
-                    belief_invalid += len(record.reply.trace[0].config.get("invalid", []))
-                    action_invalid += sum(
-                        len(t.config.get("invalid", [])) for t in record.reply.trace if t.stage == "actions"
-                    )
-                    bad_turns += bool(found)
-                    if found and len(examples) < 10:
-                        examples.append(f"{schema.service}: {'; '.join(found)[:200]}")
+        for _, schema, goal, rng in episodes(schemas, backends, args.n, args.seed):
+            with backends[schema.service].sandbox():
+                transcript = run_dialogue(agent, user, goal, rng, "text", None, text)  # type: ignore[arg-type]
+            for record in transcript.turns:
+                turns += 1
+                found = [item for t in record.reply.trace for item in t.config.get("invalid", [])]
+                belief_invalid += len(record.reply.trace[0].config.get("invalid", []))
+                action_invalid += sum(
+                    len(t.config.get("invalid", [])) for t in record.reply.trace if t.stage == "actions"
+                )
+                bad_turns += bool(found)
+                if found and len(examples) < 10:
+                    examples.append(f"{schema.service}: {'; '.join(found)[:200]}")
         key = "constrained" if constrain else "unconstrained"
         out[key] = {
             "turns": turns,

@@ -5,7 +5,6 @@ process's peak memory.
 
 from __future__ import annotations
 
-import random
 import resource
 import time
 from collections import defaultdict
@@ -20,7 +19,7 @@ from dialog.backend import Backend
 from dialog.eval.runner import run_dialogue
 from dialog.schema import Schema
 from dialog.user.agenda import AgendaUser
-from dialog.user.goals import goal_samplers
+from dialog.user.goals import episodes
 from dialog.user.text import UserText
 
 
@@ -30,19 +29,15 @@ def _dialogues(
     """Seconds for ``n`` dialogues per schema, and the stage times (ms) of every turn."""
     user = AgendaUser(schemas, backends)
     text = UserText(schemas) if level == "text" else None
-    samplers = goal_samplers(list(schemas), backends)
     times: dict[str, list[float]] = defaultdict(list)
     start = time.perf_counter()
-    for schema in schemas:
-        rng = random.Random(f"{seed}:{schema.service}")
-        for _ in range(n):
-            goal = samplers[schema.service].sample(rng)
-            with backends[schema.service].sandbox():
-                transcript = run_dialogue(agent, user, goal, rng, level, None, text)  # type: ignore[arg-type]
-            for turn in transcript.turns:
-                times["turn"].append(turn.ms)
-                for stage in turn.reply.trace:
-                    times[stage.stage].append(stage.ms)
+    for _, schema, goal, rng in episodes(schemas, backends, n, seed):
+        with backends[schema.service].sandbox():
+            transcript = run_dialogue(agent, user, goal, rng, level, None, text)  # type: ignore[arg-type]
+        for turn in transcript.turns:
+            times["turn"].append(turn.ms)
+            for stage in turn.reply.trace:
+                times[stage.stage].append(stage.ms)
     return time.perf_counter() - start, times
 
 

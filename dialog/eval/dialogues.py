@@ -15,7 +15,7 @@ from dialog.eval.runner import Level, Transcript, run_dialogue
 from dialog.schema import Schema
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel
-from dialog.user.goals import GoalSampler
+from dialog.user.goals import episodes
 from dialog.user.scripted import ScriptedGoal
 from dialog.user.text import UserText
 
@@ -86,24 +86,18 @@ def evaluate(
             kept_at.append(len(scores) - 1)
         if progress is not None:
             progress(i + 1, len(goals or ()))
-    samplers = {s.service: GoalSampler(s, backends[s.service]) for s in schemas} if goals is None else {}
     total = config.n * len(schemas)
-    for k, schema in enumerate(schemas if goals is None else ()):
-        # One RNG per schema, derived from the seed, so adding a schema does not change the others.
-        rng = random.Random(f"{config.seed}:{schema.service}")
-        backend = backends[schema.service]
-        for i in range(config.n):
-            goal = samplers[schema.service].sample(rng)
-            with backend.sandbox():
-                transcript = run_dialogue(
-                    agent, user, goal, rng, config.level, errors, text, config.max_turns
-                )
-            scores.append(score_dialogue(transcript))
-            if i < keep_transcripts:
-                kept.append(transcript)
-                kept_at.append(len(scores) - 1)
-            if progress is not None:
-                progress(k * config.n + i + 1, total)
+    for k, (i, schema, goal, rng) in enumerate(
+        episodes(schemas, backends, config.n if goals is None else 0, config.seed)
+    ):
+        with backends[schema.service].sandbox():
+            transcript = run_dialogue(agent, user, goal, rng, config.level, errors, text, config.max_turns)
+        scores.append(score_dialogue(transcript))
+        if i < keep_transcripts:
+            kept.append(transcript)
+            kept_at.append(len(scores) - 1)
+        if progress is not None:
+            progress(k + 1, total)
     scorer = _coherence_scorer(config)
     if scorer is not None:
         scores = score_coherence(scorer, scores)

@@ -8,7 +8,7 @@ choice is made that cannot succeed, with the real value kept as the alternative 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from dialog.backend import Backend
@@ -170,3 +170,18 @@ class GoalSampler:
 
 def goal_samplers(schemas: list[Schema], backends: Mapping[str, Backend]) -> dict[str, GoalSampler]:
     return {s.service: GoalSampler(s, backends[s.service]) for s in schemas}
+
+
+def episodes(
+    schemas: Sequence[Schema], backends: Mapping[str, Backend], n: int, seed: int | str
+) -> Iterator[tuple[int, Schema, Goal, random.Random]]:
+    """``n`` goals per schema, each with the RNG of its own dialogue (the simulated user's choices and
+    wording): (index within the schema, schema, goal, rng). The goals come from one RNG per schema and
+    each dialogue's RNG from its index, so every agent run with the same seed meets the same goals,
+    and how one dialogue went does not change the next; adding a schema does not change the others."""
+    samplers = goal_samplers(list(schemas), backends)
+    for schema in schemas:
+        goals_rng = random.Random(f"{seed}:{schema.service}")
+        for i in range(n):
+            goal = samplers[schema.service].sample(goals_rng)
+            yield i, schema, goal, random.Random(f"{seed}:{schema.service}:{i}")

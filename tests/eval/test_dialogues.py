@@ -35,6 +35,23 @@ def test_user_errors_lower_success(showcase) -> None:  # type: ignore[no-untyped
     assert noisy < clean - 0.1
 
 
+def test_every_run_with_a_seed_meets_the_same_goals(showcase) -> None:  # type: ignore[no-untyped-def]
+    """Paired comparisons: how one dialogue went (here, with or without the users' NLU errors, which
+    draw from the dialogue's RNG) does not change the goals of the next ones."""
+    from dialog.backend import open_backends
+
+    schemas = list(showcase.values())
+    backends = open_backends(schemas)
+    runs = [
+        evaluate(schemas, backends, EvalConfig(n=8, seed=2, nlu_error=e), keep_transcripts=8)
+        for e in (0.0, 0.4)
+    ]
+    goals = [[t.goal for t in run.transcripts] for run in runs]
+    assert len(goals[0]) == 24 and goals[0] == goals[1]
+    heard = [[turn.heard_acts for t in run.transcripts for turn in t.turns] for run in runs]
+    assert heard[0] != heard[1]  # the errors did change the dialogues
+
+
 def test_the_turn_cap_stops_the_dialogue_and_says_why(form_agent, showcase) -> None:  # type: ignore[no-untyped-def]
     agent, _ = form_agent
     user = AgendaUser(list(showcase.values()))
