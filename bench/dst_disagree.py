@@ -1,7 +1,7 @@
 """Where the rule DST and the BERT tracker (``bert``) part: the same simulated dialogues as
 bench/dst_pipeline.py (BERT NLU, form policy, template NLG, SGD dev wording), run with each tracker;
-counts the dialogues only one of them completes and prints the `bert` transcripts of those the rule
-DST wins, to read what goes wrong.
+counts the dialogues only one of them completes (the same goals for both: the pairs are the same
+dialogues up to where the trackers part) and writes the losing tracker's transcript of each.
 
     python bench/dst_disagree.py --seed 3 --data-dir ../shared/data --out docs/runs/dst_disagree_seed3.txt
 """
@@ -37,22 +37,25 @@ def main() -> None:
         )  # fmt: skip
         runs[dst] = evaluate(schemas, backends, config, keep_transcripts=args.n)
     rule, bert = runs["rule"], runs["bert"]
-    both = list(zip(rule.scores, bert.scores, bert.transcripts, strict=True))
+    both = list(zip(rule.scores, bert.scores, rule.transcripts, bert.transcripts, strict=True))
     lines = [
-        f"dialogues {len(both)}; rule only {sum(r.success and not b.success for r, b, _ in both)}; "
-        f"bert only {sum(b.success and not r.success for r, b, _ in both)}"
+        f"dialogues {len(both)}; rule only {sum(r.success and not b.success for r, b, _, _ in both)}; "
+        f"bert only {sum(b.success and not r.success for r, b, _, _ in both)}"
     ]
-    for r, b, transcript in both:
-        if r.success and not b.success:
+    for r, b, rule_transcript, bert_transcript in both:
+        if r.success == b.success:
+            continue
+        loser, transcript = ("bert", bert_transcript) if r.success else ("rule", rule_transcript)
+        goal = "; ".join(f"{t.intent} {dict(t.constraints)}" for t in transcript.goal.tasks)
+        lines.append(
+            f"=== only {'rule' if r.success else 'bert'} succeeds; the {loser} DST's dialogue; goal {goal}"
+        )
+        for turn in transcript.turns:
+            lines.append(f"U: {turn.user_text}")
             lines.append(
-                "=== goal " + "; ".join(f"{t.intent} {dict(t.constraints)}" for t in transcript.goal.tasks)
+                f"   state: { {k: dict(f.slot_values) for k, f in turn.reply.state.frames.items()} }"
             )
-            for turn in transcript.turns:
-                lines.append(f"U: {turn.user_text}")
-                lines.append(
-                    f"   state: { {k: dict(f.slot_values) for k, f in turn.reply.state.frames.items()} }"
-                )
-                lines.append(f"S: {turn.reply.text}")
+            lines.append(f"S: {turn.reply.text}")
     print(lines[0])
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")

@@ -240,17 +240,35 @@ class BertDST(artifacts.AdapterModel):
         for service, frame in zip(services, frames, strict=True):
             schema, before = self.schemas[service], state.frame(service)
             heard = [a for a in acts if a.service == service]
+            read = {a.slot for a in heard if a.act is ActType.INFORM and a.slot}
             if self.fuse_nlu:
                 frame = fuse(schema, frame, heard, before)
-                if self.take_offers and accepts_offer(schema, heard, before.active_intent):
-                    offered = offered_values(state, service)
-                    values = take_offer(schema, frame.active_intent, frame.slot_values, offered)
-                    frame = FrameState(frame.active_intent, frame.requested_slots, values)
             if self.snap_values:
-                read = {a.slot for a in heard if a.act is ActType.INFORM and a.slot}
-                frame = snap(schema, frame, before, system_said(state, service), text, read)
+                frame = checked(state, schema, frame, heard, text)
+            if self.fuse_nlu and self.take_offers and accepts_offer(schema, heard, before.active_intent):
+                # the user took the offer: what the booking needs is the offer's, unless the NLU read it
+                guessed = {s for s, v in frame.slot_values.items() if v != before.slot_values.get(s)} - read
+                offered = offered_values(state, service)
+                values = take_offer(schema, frame.active_intent, frame.slot_values, offered, guessed)
+                frame = FrameState(frame.active_intent, frame.requested_slots, values)
             state = state.with_frame(service, frame)
         return state
+
+
+def checked(
+    state: DialogueState, schema: Schema, frame: FrameState, heard: Sequence[DialogueAct], text: str
+) -> FrameState:
+    """``snap`` with what it needs read from the state: the values the system said for this service,
+    those it proposed (only when the user's acts ``heard`` take a proposal: "yes", "book it"), the
+    values the other services hold."""
+    service, before = schema.service, state.frame(schema.service)
+    read = {a.slot for a in heard if a.act is ActType.INFORM and a.slot}
+    took = accepts_offer(schema, heard, before.active_intent) or any(a.act is ActType.AFFIRM for a in heard)
+    proposed = system_said(state, service, PROPOSALS if took else ())
+    carried = {
+        v for s, f in state.frames.items() if s != service for vs in f.slot_values.values() for v in vs
+    }
+    return snap(schema, frame, before, system_said(state, service), text, read, proposed, carried)
 
 
 DETERMINER = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)  # "the tomorrow" → "tomorrow"
@@ -260,14 +278,21 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"\w+", text.casefold())
 
 
-def system_said(state: DialogueState, service: str) -> list[tuple[str, str]]:
+PROPOSALS = frozenset({ActType.OFFER, ActType.CONFIRM})  # values the system put to the user to take
+
+
+def system_said(
+    state: DialogueState, service: str, kinds: Collection[ActType] | None = None
+) -> list[tuple[str, str]]:
     """(slot, value) of every value the system said for ``service`` (informed, offered, confirmed,
-    or given as a REQUEST's options), most recent first."""
+    or given as a REQUEST's options; with ``kinds``, by those acts only), most recent first."""
     out = []
     for turn in reversed(state.history):
         if turn.speaker is Speaker.SYSTEM:
             for frame in turn.frames:
                 for act in frame.actions:
+                    if kinds is not None and act.act not in kinds:
+                        continue
                     if (act.service or frame.service) == service and act.slot and act.slot != "intent":
                         out += [(act.slot, v) for v in act.values]
     return out
@@ -280,21 +305,27 @@ def snap(
     said: Sequence[tuple[str, str]],
     text: str = "",
     read: Collection[str] = (),
+    proposed: Sequence[tuple[str, str]] | None = None,
+    carried: Collection[str] = (),
 ) -> FrameState:
     """The values new this turn checked against what the system said for this service (``said``,
-    see ``system_said``) and what the user said (``text``; ``read``: the slots the NLU read).
+    see ``system_said``; ``proposed``: those it offered or confirmed, by default all of ``said``),
+    what the user said (``text``; ``read``: the slots the NLU read) and the values of the other
+    services (``carried``).
 
     A free-form value that is part of one said for the same slot becomes it ("Dr." or "Pereira" →
     "Dr. Tomás Pereira", the most recent first), or that holds one whole becomes that one ("Dr. Inês
     Costa (specialty dermatology)" → "Dr. Inês Costa"), else loses a leading article ("the
     tomorrow"); a piece of a value said for another slot, when the user's words hold that value
-    whole, is that slot's ("Costa" as a city after "I'd like Dr. Inês Costa"). A
-    value said for another slot only ("the clinic name is Smile Studio" → patient_name) is not this
-    slot's, and the slot keeps what it had; so for a free-form value with no word in it (".") or that
-    lists the options the system gave ("Lisbon or Madrid"), and for a categorical value with no
-    evidence: not read by the NLU, not said by the system for this slot, its words not in the user's
-    text (``cuisine=seafood`` after "Find one in Lisbon"; yes/no and numbers are exempt, as they are
-    rarely said as such)."""
+    whole, is not taken ("Costa" as a city after "I'd like Dr. Inês Costa"); nor a value said for
+    another slot only ("the clinic name is Smile Studio" → patient_name), a value with no word in it
+    (".") or one that lists the options the system gave ("Lisbon or Madrid"). Every new value needs
+    evidence: the NLU read the slot, its words are the user's, the system proposed it for this slot,
+    or another service holds it; not a value for a slot the user asks about this turn (unless the NLU
+    read one), not a value the system only informed ("the price range is
+    expensive" answers a question, it is not the user's wish) or listed as an option the user did
+    not take (``cuisine=seafood`` after "Find one in Lisbon"). Yes/no and numbers are exempt, as
+    they are rarely said as such. A rejected value leaves the slot as it was."""
     own: dict[str, list[str]] = {}  # slot → values said for it
     owners: dict[str, set[str]] = {}  # value → the slots it was said for
     spelled: dict[str, set[str]] = {}  # value → its words
@@ -302,21 +333,32 @@ def snap(
         own.setdefault(slot, []).append(value)
         owners.setdefault(value.casefold(), set()).add(slot)
         spelled.setdefault(value, set(words_of(value)))
+    proposals = {(slot, v.casefold()) for slot, v in (said if proposed is None else proposed)}
+    elsewhere_held = {v.casefold() for v in carried}
     values = dict(frame.slot_values)
     heard = set(words_of(text))
+
+    def evident(slot: str, value: str, tokens: list[str]) -> bool:
+        return (
+            slot in read
+            or set(tokens) <= heard
+            or (slot, value.casefold()) in proposals
+            or value.casefold() in elsewhere_held
+        )
+
     for slot, current in frame.slot_values.items():
         if not current or current == before.slot_values.get(slot) or current[0] == DONTCARE:
             continue
         if slot not in schema.slot_names:
             continue
         value, tokens = current[0], words_of(current[0])
-        elsewhere = owners.get(value.casefold(), set())
-        foreign = bool(elsewhere) and slot not in elsewhere
-        if schema.slot(slot).categorical:
+        if slot in frame.requested_slots and slot not in read:
+            wrong = True  # "How expensive is it?" asks for the price range, it does not give one
+        elif schema.slot(slot).categorical:
             generic = value.casefold() in ("true", "false") or value.isdigit()
-            offered = value.casefold() in {v.casefold() for v in own.get(slot, [])}
-            wrong = not generic and slot not in read and not offered and not set(tokens) <= heard
+            wrong = not generic and not evident(slot, value, tokens)
         else:
+            elsewhere = owners.get(value.casefold(), set())
             options = [
                 v for v in own.get(slot, []) if re.search(rf"(?<!\w){re.escape(v)}(?!\w)", value, re.I)
             ]
@@ -329,17 +371,18 @@ def snap(
                 for v in said_values
                 if set(tokens) < spelled[v] <= heard
             ]
-            wrong = not tokens or listed or foreign or bool(pieces)
+            whole = next((v for v in own.get(slot, []) if set(tokens) <= spelled[v]), None)
+            inside = options[0] if len(set(options)) == 1 else None  # "Dr. Inês Costa (specialty …)"
+            value = whole or inside or DETERMINER.sub("", value) or value
+            foreign = bool(elsewhere) and slot not in elsewhere
+            wrong = not tokens or listed or foreign or bool(pieces) or not evident(slot, value, tokens)
         if wrong:
             if slot in before.slot_values:
                 values[slot] = before.slot_values[slot]
             else:
                 del values[slot]
-            continue
-        if not schema.slot(slot).categorical:
-            whole = next((v for v in own.get(slot, []) if set(tokens) <= spelled[v]), None)
-            inside = options[0] if len(set(options)) == 1 else None  # "Dr. Inês Costa (specialty …)"
-            values[slot] = (whole or inside or DETERMINER.sub("", value) or value,)
+        else:
+            values[slot] = (value,)
     return FrameState(frame.active_intent, frame.requested_slots, values)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from rapidfuzz import fuzz, process
 
@@ -99,16 +99,20 @@ def accepts_offer(schema: Schema, acts: Sequence[DialogueAct], intent_before: st
 
 
 def take_offer(
-    schema: Schema, intent: str, values: Mapping[str, tuple[str, ...]], offered: Mapping[str, str]
+    schema: Schema,
+    intent: str,
+    values: Mapping[str, tuple[str, ...]],
+    offered: Mapping[str, str],
+    unsure: Collection[str] = (),
 ) -> dict[str, tuple[str, ...]]:
     """``values`` with what ``intent`` needs taken from the accepted offer (which restaurant to book).
-    Only required slots still empty: an offer's optional values (rooms available) are not the user's
-    wish."""
+    Only required slots still empty, or in ``unsure`` (a value a tracker guessed this turn that the
+    user's acts do not back): an offer's optional values (rooms available) are not the user's wish."""
     out = dict(values)
     if intent in schema.intent_names:
         wanted = set(schema.intent(intent).required_slots)
         for slot, value in offered.items():
-            if slot in wanted and slot not in out:
+            if slot in wanted and (slot not in out or slot in unsure):
                 out[slot] = (value,)
     return out
 

@@ -146,6 +146,33 @@ def test_new_values_are_checked_against_what_the_system_said(showcase: dict) -> 
     assert after("hi")["patient_name"] == ("Rita Sousa",)
 
 
+def test_a_new_value_needs_evidence(showcase: dict) -> None:
+    clinic = showcase["ClinicAppointment"]
+    said = [("doctor_name", "Dr. Inês Costa"), ("specialty", "dermatology"), ("specialty", "dentistry")]
+    offered = [("doctor_name", "Dr. Inês Costa"), ("specialty", "dermatology")]  # OFFER / CONFIRM only
+    before = FrameState("FindDoctor", (), {"city": ("Lisbon",)})
+
+    def after(text: str, asked: tuple[str, ...] = (), read: tuple[str, ...] = (), **kw: object) -> dict:
+        proposed = kw.pop("proposed", offered)
+        frame = FrameState("FindDoctor", asked, {**before.slot_values, **{k: (v,) for k, v in kw.items()}})
+        return dict(snap(clinic, frame, before, said, text, read, proposed, ("Rita Sousa",)).slot_values)  # type: ignore[arg-type]
+
+    # proposed by the system and taken: yes; only listed as an option, or proposed but not taken: no
+    assert after("yes please", specialty="dermatology")["specialty"] == ("dermatology",)
+    assert "specialty" not in after("yes please", specialty="dentistry")
+    assert "specialty" not in after("yes please", specialty="dermatology", proposed=[])
+    assert after("yes please", doctor_name="Dr. Inês Costa")["doctor_name"] == ("Dr. Inês Costa",)
+    assert "doctor_name" not in after("that's all", doctor_name="Dr. Inês Costa", proposed=[])
+    # a value asked about is not given: "how expensive" is a question, unless the NLU read a value
+    assert "specialty" not in after("is it dermatology?", ("specialty",), specialty="dermatology")
+    assert after("dermatology, is it?", ("specialty",), ("specialty",), specialty="dermatology")[
+        "specialty"
+    ] == ("dermatology",)
+    # words the user did not say: not taken, unless another service holds the value
+    assert "patient_name" not in after("hi", patient_name="Ana Lima")
+    assert after("hi", patient_name="Rita Sousa")["patient_name"] == ("Rita Sousa",)
+
+
 def test_what_the_system_said_is_read_from_the_history() -> None:
     offer = Turn(
         Speaker.SYSTEM,

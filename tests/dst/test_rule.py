@@ -60,3 +60,7 @@ def test_what_accepts_an_offer_and_what_it_fills(showcase) -> None:  # type: ign
     offered = {"restaurant_name": "Il Forno", "city": "Porto", "date": "today"}
     taken = take_offer(r, "BookTable", {"date": ("tomorrow",)}, offered)
     assert taken == {"date": ("tomorrow",), "restaurant_name": ("Il Forno",)}  # required, still empty
+    # a guess of the tracker's (``unsure``) gives way to the accepted offer; a value the user gave does not
+    guessed = {"date": ("tomorrow",), "restaurant_name": ("Porto",)}
+    taken = take_offer(r, "BookTable", guessed, offered, unsure={"restaurant_name"})
+    assert taken == {"date": ("tomorrow",), "restaurant_name": ("Il Forno",)}
