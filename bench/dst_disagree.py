@@ -23,6 +23,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--policy", default="form", help="the agent's other stages: form / ppo, ...")
+    parser.add_argument("--nlg", default="template", help="template / seq2seq, ...")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     load_builtins()
@@ -32,7 +34,7 @@ def main() -> None:
     for dst in ("rule", "bert"):
         config = EvalConfig(
             agent="pipeline", n=args.n, seed=args.seed, level="text",
-            stages={"dst": dst, "policy": "form", "nlg": "template"},
+            stages={"dst": dst, "policy": args.policy, "nlg": args.nlg},
             user_text="sgd", data_dir=args.data_dir, coherence=None,
         )  # fmt: skip
         runs[dst] = evaluate(schemas, backends, config, keep_transcripts=args.n)

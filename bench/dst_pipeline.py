@@ -8,7 +8,11 @@ A table on stdout and one JSON file per run.
     python bench/dst_pipeline.py --schemas 'schemas/showcase/*.yaml' --n 100 --seed 2 --user-text sgd \
         --data-dir ../shared/data --trackers rule,bert --out docs/runs/dst_pipeline_showcase_seed2
 
-(and ``--seed 3`` to ``..._seed3``): the goals and the users' wording change with the seed.
+(and ``--seed 3`` to ``..._seed3``): the goals and the users' wording change with the seed. The whole
+``pipeline`` agent around each tracker (PPO policy, Transformer NLG):
+
+    python bench/dst_pipeline.py --policy ppo --nlg seq2seq --trackers rule,bert --seed 1 \
+        --data-dir ../shared/data --out docs/runs/dst_pipeline_full_seed1
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--user-text", default="sgd", choices=["templates", "sgd"])
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--policy", default="form", help="the agent's other stages: form / ppo, ...")
+    parser.add_argument("--nlg", default="template", help="template / seq2seq, ...")
     parser.add_argument("--db-dir", type=Path, default=None)
     parser.add_argument("--trackers", default="rule,bert,bert-pure,bert-fuse-only,bert-nosnap,bert-nooffer")
     parser.add_argument("--out", type=Path, default=Path("docs/runs/dst_pipeline_showcase"))
@@ -59,7 +65,7 @@ def main() -> None:
     for tracker in args.trackers.split(","):
         config = EvalConfig(
             agent="pipeline", n=args.n, seed=args.seed, level="text",
-            stages={"dst": tracker, "policy": "form", "nlg": "template"},
+            stages={"dst": tracker, "policy": args.policy, "nlg": args.nlg},
             user_text=args.user_text, data_dir=args.data_dir,
         )  # fmt: skip
         start = time.perf_counter()

@@ -319,7 +319,9 @@ def snap(
     tomorrow"); a piece of a value said for another slot, when the user's words hold that value
     whole, is not taken ("Costa" as a city after "I'd like Dr. Inês Costa"); nor a value said for
     another slot only ("the clinic name is Smile Studio" → patient_name), a value with no word in it
-    (".") or one that lists the options the system gave ("Lisbon or Madrid"). Every new value needs
+    (".") or one that lists the options the system gave ("Lisbon or Madrid"), nor one holding a word
+    of a slot's name that neither the NLU read nor the system said ("the doctor" from "the doctor
+    name doesn't matter", "any time is fine. Any patient"). Every new value needs
     evidence: the NLU read the slot, its words are the user's, the system proposed it for this slot,
     or another service holds it; not a value for a slot the user asks about this turn (unless the NLU
     read one), not a value the system only informed ("the price range is
@@ -337,6 +339,7 @@ def snap(
     elsewhere_held = {v.casefold() for v in carried}
     values = dict(frame.slot_values)
     heard = set(words_of(text))
+    slot_words = {w for name in schema.slot_names for w in name.casefold().split("_")}
 
     def evident(slot: str, value: str, tokens: list[str]) -> bool:
         return (
@@ -371,11 +374,21 @@ def snap(
                 for v in said_values
                 if set(tokens) < spelled[v] <= heard
             ]
-            whole = next((v for v in own.get(slot, []) if set(tokens) <= spelled[v]), None)
+            # part of a value said for the slot completes to it, but not to the slot's current value:
+            # "Madrid" after "Please confirm: Madrid city" corrects it
+            earlier = {v.casefold() for v in before.slot_values.get(slot, ())}
+            whole = next(
+                (v for v in own.get(slot, []) if set(tokens) <= spelled[v] and v.casefold() not in earlier),
+                None,
+            )
             inside = options[0] if len(set(options)) == 1 else None  # "Dr. Inês Costa (specialty …)"
             value = whole or inside or DETERMINER.sub("", value) or value
             foreign = bool(elsewhere) and slot not in elsewhere
-            wrong = not tokens or listed or foreign or bool(pieces) or not evident(slot, value, tokens)
+            # "The doctor name doesn't matter" → doctor_name="doctor": the user names a slot, not a value
+            naming = slot not in read and not elsewhere and bool(set(words_of(value)) & slot_words)
+            wrong = (
+                not tokens or listed or foreign or naming or bool(pieces) or not evident(slot, value, tokens)
+            )
         if wrong:
             if slot in before.slot_values:
                 values[slot] = before.slot_values[slot]
@@ -391,18 +404,22 @@ def fuse(
 ) -> FrameState:
     """The tracker's frame with this turn's NLU evidence added: values the NLU read as INFORM (in the
     schema's spelling) win, and a value the NLU gave to one slot is not also taken by another slot
-    the tracker changed this turn; the NLU's intent fills a NONE; requested slots are the union."""
+    the tracker changed this turn; the intent the NLU heard (informed or an offered one affirmed)
+    wins, and without one the tracker may set the first intent but not switch an active one (after
+    "yes" to a confirmation of a search, SGD taught it the booking follows); requested slots are
+    the union."""
     before = before or FrameState()
     values = dict(frame.slot_values)
     intent, requested = frame.active_intent, list(frame.requested_slots)
     read: dict[str, str] = {}
+    named: str | None = None  # the intent the NLU heard
     for act in acts:
         if act.act is ActType.INFORM and act.slot in schema.slot_names and act.values:
             value = canonical_value(schema, act.slot, act.values[0])
             if value is not None:
                 read[act.slot] = value
-        elif act.act is ActType.INFORM_INTENT and act.values and intent == "NONE":
-            intent = act.values[0] if act.values[0] in schema.intent_names else intent
+        elif act.act in (ActType.INFORM_INTENT, ActType.AFFIRM_INTENT) and act.values:
+            named = act.values[0] if act.values[0] in schema.intent_names else named
         elif act.act is ActType.REQUEST and act.slot in schema.slot_names and act.slot not in requested:
             requested.append(act.slot)
     claimed = {v.casefold(): slot for slot, v in read.items() if v != DONTCARE}
@@ -414,6 +431,12 @@ def fuse(
             else:
                 del values[slot]
     values.update({slot: (v,) for slot, v in read.items()})
+    if named is not None:
+        intent = named
+    elif before.active_intent != "NONE":
+        intent = (
+            before.active_intent
+        )  # no switch the NLU did not hear ("yes" to a confirmation is not "book it")
     return FrameState(intent, tuple(requested), values)
 
 

@@ -171,6 +171,23 @@ def test_a_new_value_needs_evidence(showcase: dict) -> None:
     # words the user did not say: not taken, unless another service holds the value
     assert "patient_name" not in after("hi", patient_name="Ana Lima")
     assert after("hi", patient_name="Rita Sousa")["patient_name"] == ("Rita Sousa",)
+    # a slot named is not a value: "The doctor name doesn't matter" → doctor_name="The doctor"
+    assert "doctor_name" not in after("The doctor name doesn't matter.", doctor_name="The doctor")
+    assert "time" not in after(
+        "Any time is fine. Any patient name too.", time="Any time is fine. Any patient"
+    )
+
+
+def test_part_of_the_current_value_corrects_it(showcase: dict) -> None:
+    clinic = showcase["ClinicAppointment"]
+    said = [("city", "Madrid city"), ("city", "Lisbon"), ("city", "Madrid")]  # a CONFIRM, then the options
+    before = FrameState("FindDoctor", (), {"city": ("Madrid city",)})
+    frame = FrameState("FindDoctor", (), {"city": ("Madrid",)})
+    assert snap(clinic, frame, before, said, "Not quite. Madrid.", {"city"}).slot_values["city"] == (
+        "Madrid",
+    )
+    fresh = FrameState("FindDoctor")  # with nothing there, the same word completes to what was said
+    assert snap(clinic, frame, fresh, said[:1], "Madrid", {"city"}).slot_values["city"] == ("Madrid city",)
 
 
 def test_what_the_system_said_is_read_from_the_history() -> None:
