@@ -29,10 +29,10 @@ from dialog.types import (
 )
 
 #: The stages of the named agents. ``pipeline`` takes each learned stage once it does better in dialogue
-#: than the rule one (so far the BERT NLU, the PPO policy and the Transformer NLG; see docs/results.md).
+#: than the rule one (all four: BERT NLU, BERT DST, PPO policy, Transformer NLG; see docs/results.md).
 AGENT_STAGES: dict[str, dict[str, str]] = {
     "form": {"nlu": "rule", "dst": "rule", "policy": "form", "nlg": "template"},
-    "pipeline": {"nlu": "bert", "dst": "rule", "policy": "ppo", "nlg": "seq2seq"},
+    "pipeline": {"nlu": "bert", "dst": "bert", "policy": "ppo", "nlg": "seq2seq"},
 }
 MAX_INPUT_CHARS = 5000
 

@@ -29,7 +29,7 @@ from dialog.dst.features import (
     span_text,
 )
 from dialog.dst.model import DSTConfig, SchemaEmbedder, TrackerModel, collate, tracker_loss
-from dialog.dst.rule import accepts_offer, canonical_value, offered_values, take_offer
+from dialog.dst.rule import RuleDST, accepts_offer, canonical_value, offered_values, take_offer
 from dialog.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
@@ -217,7 +217,10 @@ class BertDST(artifacts.AdapterModel):
 
     def update(self, state: DialogueState, text: str, acts: tuple[DialogueAct, ...]) -> DialogueState:
         """The state after the user's ``text``. The services updated are those of the NLU's acts or the
-        active one; on a first turn with neither, every schema's intents compete."""
+        active one; on a first turn with neither, every schema's intents compete. With no text (act-level
+        simulations) the acts are applied as the rule DST applies them."""
+        if not text.strip():  # no words to read: the acts, as the rule DST takes them
+            return RuleDST(list(self.schemas.values())).update(state, text, acts)
         history, system, system_acts = history_of(state)
         services = [s for s in dict.fromkeys(a.service for a in acts if a.service) if s in self.schemas]
         if not services and state.active_service in self.schemas:

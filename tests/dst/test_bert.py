@@ -221,6 +221,22 @@ def committed() -> BertDST:
     return BertDST.load("dst-bert")
 
 
+def test_with_no_words_the_acts_are_applied(committed: BertDST, showcase: dict, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Act-level simulations give the tracker no text: it applies the acts (as the rule DST) and does
+    not run the encoder on nothing."""
+    dst = committed.with_schemas(list(showcase.values()))
+    r = "RestaurantBooking"
+    acts = (
+        DialogueAct(A.INFORM_INTENT, "intent", ("FindRestaurant",), r),
+        DialogueAct(A.INFORM, "city", ("Porto",), r),
+    )
+    calls: list[int] = []
+    monkeypatch.setattr(dst, "predict", lambda *a, **k: calls.append(1) or [])
+    frame = dst.update(DialogueState(), "", acts).frame(r)
+    assert frame.active_intent == "FindRestaurant" and frame.slot_values == {"city": ("Porto",)}
+    assert not calls
+
+
 def test_the_committed_model_tracks_hand_written_turns(committed: BertDST, showcase: dict) -> None:
     """A schema it never trained on: a first turn, an answer to a request, a number in words, each
     keeping what was said before."""
