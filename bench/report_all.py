@@ -6,8 +6,9 @@
 The schemas are the showcase services and the 8 SGD dev services unseen in training; ``--total``
 dialogues per run are spread evenly over them. Runs: the form policy and the PPO policy at act level
 with 0, 10 and 20 % user error (the success-vs-error curves), and at text level the
-rule pipeline (`form`), the BERT pipeline (BERT NLU) with the form and with the PPO policy, and the
-BERT pipeline with the PPO policy and the Transformer NLG (the `pipeline` default), and SimpleTOD at
+rule pipeline (`form`), the BERT pipeline (BERT NLU and DST) with the form and with the PPO policy, the
+BERT pipeline with the PPO policy and the Transformer NLG (the `pipeline` default), the same with the
+rule DST in place of the BERT tracker, and SimpleTOD at
 text level (``--simpletod-total`` dialogues: about 1 s a turn on 2 cores, so fewer than the others).
 """
 
@@ -35,6 +36,7 @@ RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
     ("pipeline_form_text", "pipeline", {"policy": "form", "nlg": "template"}, "text", 0.0),
     ("pipeline_ppo_text", "pipeline", {"policy": "ppo", "nlg": "template"}, "text", 0.0),
     ("pipeline_ppo_seq2seq_text", "pipeline", {"policy": "ppo", "nlg": "seq2seq"}, "text", 0.0),
+    ("pipeline_rule_dst_text", "pipeline", {"dst": "rule", "policy": "ppo", "nlg": "seq2seq"}, "text", 0.0),
     ("simpletod_text", "simpletod", {}, "text", 0.0),
 ]
 

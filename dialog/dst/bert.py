@@ -274,6 +274,12 @@ def checked(
     return snap(schema, frame, before, system_said(state, service), text, read, proposed, carried)
 
 
+NUMBER_WORDS = {
+    str(k): w
+    for k, w in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    )
+}
 DETERMINER = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)  # "the tomorrow" → "tomorrow"
 
 
@@ -316,21 +322,21 @@ def snap(
     what the user said (``text``; ``read``: the slots the NLU read) and the values of the other
     services (``carried``).
 
-    A free-form value that is part of one said for the same slot becomes it ("Dr." or "Pereira" →
-    "Dr. Tomás Pereira", the most recent first), or that holds one whole becomes that one ("Dr. Inês
-    Costa (specialty dermatology)" → "Dr. Inês Costa"), else loses a leading article ("the
-    tomorrow"); a piece of a value said for another slot, when the user's words hold that value
-    whole, is not taken ("Costa" as a city after "I'd like Dr. Inês Costa"); nor a value said for
-    another slot only ("the clinic name is Smile Studio" → patient_name), a value with no word in it
-    (".") or one that lists the options the system gave ("Lisbon or Madrid"), nor one holding a word
-    of a slot's name that neither the NLU read nor the system said ("the doctor" from "the doctor
-    name doesn't matter", "any time is fine. Any patient"). Every new value needs
-    evidence: the NLU read the slot, its words are the user's, the system proposed it for this slot,
-    or another service holds it; not a value for a slot the user asks about this turn (unless the NLU
-    read one), not a value the system only informed ("the price range is
-    expensive" answers a question, it is not the user's wish) or listed as an option the user did
-    not take (``cuisine=seafood`` after "Find one in Lisbon"). Yes/no and numbers are exempt, as
-    they are rarely said as such. A rejected value leaves the slot as it was."""
+    A free-form value that is part of one said for the same slot becomes it ("Dr." or "Pereira" → "Dr.
+    Tomás Pereira", the most recent first), or that holds one whole becomes that one ("Dr. Inês Costa
+    (specialty dermatology)" → "Dr. Inês Costa"), else loses a leading article ("the tomorrow") unless the
+    NLU read it so ("the 8th"); a piece of a value said for another slot, when the user's words hold that
+    value whole, is not taken ("Costa" as a city after "I'd like Dr. Inês Costa"); nor a value said for
+    another slot only ("the clinic name is Smile Studio" → patient_name), a value with no word in it (".")
+    or one that lists the options the system gave ("Lisbon or Madrid"), nor one holding a word of a slot's
+    name that neither the NLU read nor the system said ("the doctor" from "the doctor name doesn't
+    matter", "any time is fine. Any patient"). Every new value needs evidence: the NLU read the slot, its
+    words are the user's, the system proposed it for this slot, or another service holds it; not a value
+    for a slot the user asks about this turn (unless the NLU read one), not a value the system only
+    informed ("the price range is expensive" answers a question, it is not the user's wish) or listed as
+    an option the user did not take (``cuisine=seafood`` after "Find one in Lisbon"). Yes/no is exempt, as
+    it is rarely said as such, and a number may be said in words ("for two"). A rejected value leaves the
+    slot as it was."""
     own: dict[str, list[str]] = {}  # slot → values said for it
     owners: dict[str, set[str]] = {}  # value → the slots it was said for
     spelled: dict[str, set[str]] = {}  # value → its words
@@ -361,8 +367,9 @@ def snap(
         if slot in frame.requested_slots and slot not in read:
             wrong = True  # "How expensive is it?" asks for the price range, it does not give one
         elif schema.slot(slot).categorical:
-            generic = value.casefold() in ("true", "false") or value.isdigit()
-            wrong = not generic and not evident(slot, value, tokens)
+            generic = value.casefold() in ("true", "false")  # rarely said as such
+            said_number = NUMBER_WORDS.get(value) in heard  # "for two" → 2 (the digit: its words, below)
+            wrong = not generic and not said_number and not evident(slot, value, tokens)
         else:
             elsewhere = owners.get(value.casefold(), set())
             options = [
@@ -384,9 +391,16 @@ def snap(
                 (v for v in own.get(slot, []) if set(tokens) <= spelled[v] and v.casefold() not in earlier),
                 None,
             )
-            inside = options[0] if len(set(options)) == 1 else None  # "Dr. Inês Costa (specialty …)"
-            value = whole or inside or DETERMINER.sub("", value) or value
-            foreign = bool(elsewhere) and slot not in elsewhere
+            # "Dr. Inês Costa (specialty …)" → the doctor; but "Washington D.C." after "Please confirm:
+            # Washington" corrects the value, it is not cut back to it
+            held = {v for v in options if v.casefold() not in earlier}
+            inside = held.pop() if len(held) == 1 and len(set(options)) == 1 else None
+            # "the tomorrow" (a span's stray article) → "tomorrow"; not what the NLU read: "the 8th" is a date
+            bare = value if slot in read else DETERMINER.sub("", value)
+            value = whole or inside or bare or value
+            foreign = (
+                bool(elsewhere) and slot not in elsewhere and not value.isdigit()
+            )  # "3": rooms or nights
             # "The doctor name doesn't matter" → doctor_name="doctor": the user names a slot, not a value
             naming = slot not in read and not elsewhere and bool(set(words_of(value)) & slot_words)
             wrong = (
@@ -434,6 +448,8 @@ def fuse(
             else:
                 del values[slot]
     values.update({slot: (v,) for slot, v in read.items()})
+    asked = {a.slot for a in acts if a.act is ActType.REQUEST}
+    requested = [s for s in requested if s not in read or s in asked]  # "The genre should be Romance"
     if named is not None:
         intent = named
     elif before.active_intent != "NONE":
