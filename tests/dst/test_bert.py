@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dialog.dst.bert import BertDST, history_of, snap, system_said
+from dialog.dst.bert import BertDST, fuse, history_of, snap, system_said
 from dialog.dst.features import Gold, History
 from dialog.dst.model import DSTConfig
 from dialog.errors import TodError
@@ -188,6 +188,27 @@ def test_part_of_the_current_value_corrects_it(showcase: dict) -> None:
     )
     fresh = FrameState("FindDoctor")  # with nothing there, the same word completes to what was said
     assert snap(clinic, frame, fresh, said[:1], "Madrid", {"city"}).slot_values["city"] == ("Madrid city",)
+
+
+def test_what_the_nlu_read_is_kept_as_read(showcase: dict) -> None:
+    clinic, rest = showcase["ClinicAppointment"], showcase["RestaurantBooking"]
+    before = FrameState("FindDoctor", (), {"city": ("Washington",)})
+    said = [("city", "Washington")]  # "Please confirm: Washington"
+    corrected = FrameState("FindDoctor", (), {"city": ("Washington D.C.",), "date": ("the 8th",)})
+    out = snap(clinic, corrected, before, said, "No. Washington D.C., the 8th.", {"city", "date"}).slot_values
+    assert out["city"] == ("Washington D.C.",) and out["date"] == ("the 8th",)  # not cut, article kept
+    # a number needs the user's words (digits or spelled); "a table for two" → 2
+    book = FrameState("BookTable")
+    assert snap(
+        rest, FrameState("BookTable", (), {"party_size": ("2",)}), book, [], "a table for two"
+    ).slot_values
+    assert not snap(
+        rest, FrameState("BookTable", (), {"party_size": ("1",)}), book, [], "United, please"
+    ).slot_values
+    # a slot the NLU read as informed is not also requested (the tracker's request head said so)
+    informed = (DialogueAct(A.INFORM, "cuisine", ("italian",), "RestaurantBooking"),)
+    frame = fuse(rest, FrameState("FindRestaurant", ("cuisine",), {}), informed, FrameState("FindRestaurant"))
+    assert frame.requested_slots == () and frame.slot_values["cuisine"] == ("italian",)
 
 
 def test_what_the_system_said_is_read_from_the_history() -> None:
