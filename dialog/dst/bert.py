@@ -64,6 +64,8 @@ class BertDST(artifacts.AdapterModel):
         self.featurizer = Featurizer(
             self.tokenizer, self.table, self.schemas, config.max_length, config.max_candidates
         )
+        self.acts_only = RuleDST(())  # turns with no words (act level): their acts applied
+        self.acts_only.schemas = self.schemas  # the same services, as they are added
 
     # --- making -----------------------------------------------------------------------------
 
@@ -220,7 +222,7 @@ class BertDST(artifacts.AdapterModel):
         active one; on a first turn with neither, every schema's intents compete. With no text (act-level
         simulations) the acts are applied as the rule DST applies them."""
         if not text.strip():  # no words to read: the acts, as the rule DST takes them
-            return RuleDST(list(self.schemas.values())).update(state, text, acts)
+            return self.acts_only.update(state, text, acts)
         history, system, system_acts = history_of(state)
         services = [s for s in dict.fromkeys(a.service for a in acts if a.service) if s in self.schemas]
         if not services and state.active_service in self.schemas:
@@ -246,9 +248,10 @@ class BertDST(artifacts.AdapterModel):
             read = {a.slot for a in heard if a.act is ActType.INFORM and a.slot}
             if self.fuse_nlu:
                 frame = fuse(schema, frame, heard, before)
+            took_offer = accepts_offer(schema, heard, before.active_intent)
             if self.snap_values:
-                frame = checked(state, schema, frame, heard, text)
-            if self.fuse_nlu and self.take_offers and accepts_offer(schema, heard, before.active_intent):
+                frame = checked(state, schema, frame, heard, text, read, took_offer)
+            if self.fuse_nlu and self.take_offers and took_offer:
                 # the user took the offer: what the booking needs is the offer's, unless the NLU read it
                 guessed = {s for s, v in frame.slot_values.items() if v != before.slot_values.get(s)} - read
                 offered = offered_values(state, service)
@@ -259,14 +262,19 @@ class BertDST(artifacts.AdapterModel):
 
 
 def checked(
-    state: DialogueState, schema: Schema, frame: FrameState, heard: Sequence[DialogueAct], text: str
+    state: DialogueState,
+    schema: Schema,
+    frame: FrameState,
+    heard: Sequence[DialogueAct],
+    text: str,
+    read: Collection[str],
+    took_offer: bool,
 ) -> FrameState:
     """``snap`` with what it needs read from the state: the values the system said for this service,
-    those it proposed (only when the user's acts ``heard`` take a proposal: "yes", "book it"), the
-    values the other services hold."""
+    those it proposed (only when the user's acts ``heard`` take a proposal: an accepted offer, "yes"),
+    the values the other services hold."""
     service, before = schema.service, state.frame(schema.service)
-    read = {a.slot for a in heard if a.act is ActType.INFORM and a.slot}
-    took = accepts_offer(schema, heard, before.active_intent) or any(a.act is ActType.AFFIRM for a in heard)
+    took = took_offer or any(a.act is ActType.AFFIRM for a in heard)
     proposed = system_said(state, service, PROPOSALS if took else ())
     carried = {
         v for s, f in state.frames.items() if s != service for vs in f.slot_values.values() for v in vs
@@ -274,12 +282,8 @@ def checked(
     return snap(schema, frame, before, system_said(state, service), text, read, proposed, carried)
 
 
-NUMBER_WORDS = {
-    str(k): w
-    for k, w in enumerate(
-        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
-    )
-}
+SPELLED = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+NUMBER_WORDS = {str(k): w for k, w in enumerate(SPELLED)}  # "2" → "two"
 DETERMINER = re.compile(r"^(?:the|a|an)\s+(?=\S)", re.IGNORECASE)  # "the tomorrow" → "tomorrow"
 
 
@@ -398,9 +402,8 @@ def snap(
             # "the tomorrow" (a span's stray article) → "tomorrow"; not what the NLU read: "the 8th" is a date
             bare = value if slot in read else DETERMINER.sub("", value)
             value = whole or inside or bare or value
-            foreign = (
-                bool(elsewhere) and slot not in elsewhere and not value.isdigit()
-            )  # "3": rooms or nights
+            # said for another slot only; a number may be both ("3": rooms or nights)
+            foreign = bool(elsewhere) and slot not in elsewhere and not value.isdigit()
             # "The doctor name doesn't matter" → doctor_name="doctor": the user names a slot, not a value
             naming = slot not in read and not elsewhere and bool(set(words_of(value)) & slot_words)
             wrong = (
@@ -452,10 +455,8 @@ def fuse(
     requested = [s for s in requested if s not in read or s in asked]  # "The genre should be Romance"
     if named is not None:
         intent = named
-    elif before.active_intent != "NONE":
-        intent = (
-            before.active_intent
-        )  # no switch the NLU did not hear ("yes" to a confirmation is not "book it")
+    elif before.active_intent != "NONE":  # no switch the NLU did not hear ("yes" is not "book it")
+        intent = before.active_intent
     return FrameState(intent, tuple(requested), values)
 
 
