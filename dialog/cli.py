@@ -499,7 +499,7 @@ def eval_dst_command(
             raise TodError("--sgd-x and --int8 apply to the BERT tracker, not to simpletod")
         lm = SimpleTOD.load(model)
         metrics = evaluate_simpletod_dst(
-            lm, data_dir, split, limit, predictions_out, _progress(quiet), constrain
+            lm, data_dir, split, limit, predictions_out, _progress(quiet), constrain, sample
         )
     else:
         from dialog.dst.bert import BertDST

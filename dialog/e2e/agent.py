@@ -93,7 +93,7 @@ class SimpleTODAgent:
         if tokens[-1] != self.vocab.marker[DB]:  # unconstrained: it stopped elsewhere
             tokens = [*tokens[:-1], self.vocab.marker[DB]]
         tokens = [*tokens, *self.vocab.ids(db), self.vocab.marker[ACTIONS]]
-        cursor = Cursor(tokens, belief.cursor.past, belief.cursor.cached)
+        cursor = replace(belief.cursor, tokens=tokens)
         machine = ActionMachine(self.vocab, service) if self.constrain else None
         written = self.model.write(cursor, {self.vocab.marker[RESPONSE], self.vocab.eos}, machine, max_new=60)
         raw = split_target(self.model.decode_text(written.tokens))["user_acts"]
@@ -124,7 +124,7 @@ class SimpleTODAgent:
         tokens = cursor.tokens
         if tokens[-1] != self.vocab.marker[RESPONSE]:
             tokens = [*tokens[:-1], self.vocab.marker[RESPONSE]]
-        cursor = Cursor(tokens, cursor.past, cursor.cached)
+        cursor = replace(cursor, tokens=tokens)
         machine = ResponseMachine(self.vocab, due) if self.constrain else None
         written = self.model.write(cursor, {self.vocab.eos}, machine, settings, max_new=60)
         text = tidy(self.model.decode_text(written.tokens))

@@ -242,17 +242,27 @@ class BeliefMachine(Machine):
                 out.add(v.marker[DB])
         elif phase == "intent" or (phase == "value" and not at_root and node.terminal):
             if node.terminal and not at_root:
-                out |= {v.item, v.end_block}
+                out |= {v.end_block} | ({v.item} if self._items(state, said) else set())
         elif phase == "req":
             if done:
-                out |= {v.item, v.end_block}
+                said = said | {prefix + (node.label or "")}
+                out |= {v.end_block} | ({v.item} if self._items(state, said) else set())
         elif phase == "item":
-            out = _open(v.slots.get(state.service or "", Trie()), said, PREFIX["slot"]) | {v.requested}
+            out = self._items(state, said)
         elif phase == "slot":
             if done:
                 out.add(v.equals)
         elif phase == "end":
             return set()
+        return out
+
+    def _items(self, state: State, said: frozenset[str]) -> set[int]:
+        """What may follow ``;`` in a block: a slot not yet given a value, ``?`` while a slot is
+        not yet requested (empty when every slot is written, so ``;`` is not offered)."""
+        slots = self.v.slots.get(state.service or "", Trie())
+        out = _open(slots, said, PREFIX["slot"])
+        if _open(slots, said, PREFIX["req"]):
+            out.add(self.v.requested)
         return out
 
     def _root(self, state: State) -> Trie:

@@ -2,9 +2,9 @@
 the delexicalised reply of a turn (the format is in ``dialog.e2e.format``).
 
 The network is MiniLM turned into a left-to-right decoder (``init: minilm``: its six layers with causal
-self-attention, LoRA adapters on every projection, a new LM transform whose output is tied to the
-frozen word embeddings; a few MB saved), or a small BERT-shaped decoder trained from scratch
-(``init: scratch``, everything trained and saved) for comparison.
+or prefix self-attention, LoRA adapters on every projection or the layers themselves trained, a new LM
+transform whose output is tied to the frozen word embeddings), or a small BERT-shaped decoder trained
+from scratch (``init: scratch``, everything trained and saved) for comparison.
 
 Decoding is a plain loop over the key/value cache: greedy, sampling (top-k, top-p, temperature) or
 beam search, each optionally under a finite-state machine of ``dialog.e2e.constrain``.
@@ -43,8 +43,12 @@ class SimpleTODConfig:
     layers: int = 6
     hidden: int = 256  # scratch only (MiniLM's is 384)
     heads: int = 4  # scratch only
-    lora_rank: int = 16
+    lora_rank: int = 16  # minilm: 0 trains the layers themselves instead of adapters
     lora_alpha: int = 32
+    # "causal": every token sees only those before it. "prefix": the context's tokens see each other
+    # both ways, as MiniLM was trained to read, and the written part is left to right (UniLM's
+    # sequence-to-sequence mask).
+    attention: str = "causal"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +94,10 @@ def build(config: SimpleTODConfig) -> nn.Module:
     state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("pooler.")}
     model.bert.load_state_dict(state, strict=False)
     model.cls.predictions.decoder.weight = model.bert.embeddings.word_embeddings.weight
+    if config.lora_rank == 0:  # every layer trains; the embeddings (tied to the output) stay MiniLM's
+        for name, param in model.named_parameters():
+            param.requires_grad = ".embeddings." not in f".{name}"
+        return model
     lora = LoraConfig(
         r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0, target_modules=LORA_TARGETS
     )
@@ -99,6 +107,38 @@ def build(config: SimpleTODConfig) -> nn.Module:
     return model
 
 
+def prefix_mask(prefixes: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+    """Additive attention masks (batch, 1, n, n): position i sees j when j is in the row's prefix or
+    j <= i, and j is not padding."""
+    width = padding.shape[1]
+    j = torch.arange(width)
+    sees = (j[None, None, :] < prefixes[:, None, None]) | (j[None, None, :] <= j[None, :, None])
+    sees = sees & padding[:, None, :].bool()
+    mask = torch.zeros(sees.shape, dtype=torch.float32).masked_fill(~sees, torch.finfo(torch.float32).min)
+    return mask[:, None, :, :]
+
+
+class TargetLoss(nn.Module):
+    """The training loss on the written part only: the LM head (a 30,522-word output) runs on the
+    labelled positions, not on the context's, which saves about a quarter of a training step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, **batch: torch.Tensor) -> Any:
+        from types import SimpleNamespace
+
+        model: Any = self.model
+        hidden = model.bert(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+        labels = batch["labels"][:, 1:]
+        keep = labels != -100
+        logits = model.cls(hidden[:, :-1][keep])
+        return SimpleNamespace(loss=nn.functional.cross_entropy(logits.float(), labels[keep]))
+
+
 @dataclass
 class Cursor:
     """A sequence being written: its tokens, and the key/value cache of the first ``cached`` of them."""
@@ -106,6 +146,7 @@ class Cursor:
     tokens: list[int]
     past: Any = None
     cached: int = 0
+    prefix: int = 0  # the context's length: its tokens see each other both ways (prefix attention)
 
     def pending(self) -> list[int]:
         return self.tokens[self.cached :]
@@ -170,7 +211,10 @@ class SimpleTOD:
             if db in ids and actions in ids:
                 for i in range(ids.index(db) + 1, ids.index(actions)):
                     labels[i] = -100
-            out.append({"input_ids": ids, "labels": labels})
+            feature: dict[str, Any] = {"input_ids": ids, "labels": labels}
+            if self.config.attention == "prefix":
+                feature["prefix"] = len(context)
+            out.append(feature)
         return out
 
     @staticmethod
@@ -184,6 +228,9 @@ class SimpleTOD:
             ids[i, :n] = torch.tensor(f["input_ids"])
             mask[i, :n] = 1
             labels[i, :n] = torch.tensor(f["labels"])
+        if "prefix" in features[0]:
+            prefixes = torch.tensor([f["prefix"] for f in features])
+            return {"input_ids": ids, "attention_mask": prefix_mask(prefixes, mask), "labels": labels}
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
     def decode_text(self, tokens: Sequence[int]) -> str:
@@ -193,13 +240,18 @@ class SimpleTOD:
 
     # --- decoding ---------------------------------------------------------------------------
 
-    def step(self, ids: Sequence[int] | torch.Tensor, past: Any) -> tuple[torch.Tensor, Any]:
-        """Logits of the next token after feeding ``ids`` on top of ``past``."""
+    def step(self, ids: Sequence[int] | torch.Tensor, past: Any, prefix: int = 0) -> tuple[torch.Tensor, Any]:
+        """Logits of the next token after feeding ``ids`` on top of ``past``; on the first call (no
+        ``past``) the first ``prefix`` tokens see each other both ways when the model reads so."""
         from transformers import DynamicCache
 
         tensor = ids if isinstance(ids, torch.Tensor) else torch.tensor([list(ids)])
+        mask = None
+        if past is None and self.config.attention == "prefix":
+            width = tensor.shape[1]
+            mask = prefix_mask(torch.tensor([prefix]), torch.ones((1, width), dtype=torch.long))
         past = past if past is not None else DynamicCache()
-        out = self.model(input_ids=tensor, cache=past, use_cache=True)
+        out = self.model(input_ids=tensor, attention_mask=mask, cache=past, use_cache=True)
         return out.logits[:, -1, :].float(), out.past_key_values
 
     def write(
@@ -218,7 +270,7 @@ class SimpleTOD:
         with torch.inference_mode():
             if settings.num_beams > 1:
                 tokens, score = self._beam(cursor, set(stops), machine, settings, max_new)
-                return Written(tokens, Cursor([*cursor.tokens, *tokens]), score)
+                return Written(tokens, Cursor([*cursor.tokens, *tokens], prefix=cursor.prefix), score)
             return self._sample(cursor, set(stops), machine, settings, max_new, generator)
 
     def _sample(
@@ -231,7 +283,7 @@ class SimpleTOD:
         generator: torch.Generator | None,
     ) -> Written:
         state = machine.start() if machine else None
-        logits, past = self.step(cursor.pending(), cursor.past)
+        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix)
         tokens: list[int] = []
         score = 0.0
         for _ in range(max_new):
@@ -245,7 +297,7 @@ class SimpleTOD:
                 state = machine.advance(state, token)
             logits, past = self.step([token], past)
         everything = [*cursor.tokens, *tokens]
-        return Written(tokens, Cursor(everything, past, len(everything) - 1), score)
+        return Written(tokens, Cursor(everything, past, len(everything) - 1, cursor.prefix), score)
 
     def _scores(
         self,
@@ -290,7 +342,7 @@ class SimpleTOD:
     ) -> tuple[list[int], float]:
         """Beam search over the cache (its rows reordered each step); scores are length-normalised."""
         k = settings.num_beams
-        logits, past = self.step(cursor.pending(), cursor.past)
+        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix)
         beams: list[tuple[list[int], float, State | None]] = [([], 0.0, machine.start() if machine else None)]
         finished: list[tuple[list[int], float]] = []
         for _ in range(max_new):

@@ -54,6 +54,7 @@ class Sources:
 
 
 MAX_TEXT = 2000  # characters of a source text searched
+MAX_VALUE_TOKENS = 24
 
 
 @dataclass
@@ -78,7 +79,10 @@ def context(
     kinds = (ActType.OFFER, ActType.CONFIRM)
     offered = [v for t in history[-6:] for a in t.acts if a.act in kinds for v in a.values]
     kept = [v for f in previous.values() for vs in f.slot_values.values() for v in vs]
-    return Context(seg, ids, Sources(model, [system, user, *kept, *offered]), vocab.context_values(parts))
+    # Values are copied from the utterances and from the values (not the slot names) of the previous
+    # belief and of the offers.
+    spans = [parts[0], parts[1], *(model.tokens(v, MAX_VALUE_TOKENS) for v in [*kept, *offered])]
+    return Context(seg, ids, Sources(model, [system, user, *kept, *offered]), vocab.context_values(spans))
 
 
 def write_belief(
@@ -93,7 +97,9 @@ def write_belief(
     start = time.perf_counter()
     machine = BeliefMachine(vocab, ctx.machine_values, services) if constrain else None
     db = vocab.marker[DB]
-    written = model.write(Cursor(ctx.ids), {db, vocab.eos}, machine, settings, max_new=120)
+    written = model.write(
+        Cursor(ctx.ids, prefix=len(ctx.ids)), {db, vocab.eos}, machine, settings, max_new=120
+    )
     text = model.decode_text(written.tokens)
     parts = split_target(text)
     parsed = parse_belief(parts["belief"], vocab.schemas, ctx.values)

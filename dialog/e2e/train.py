@@ -16,8 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from dialog.e2e.format import Segments, sgd_segments
-from dialog.e2e.simpletod import SimpleTOD, SimpleTODConfig
-from dialog.generation import Network
+from dialog.e2e.simpletod import SimpleTOD, SimpleTODConfig, TargetLoss
 from dialog.nlg.seq2seq import delexicalise, delexicalise_text
 from dialog.train.spec import LoopSpec, read_spec
 from dialog.types import DialogueAct
@@ -31,6 +30,7 @@ class SimpleTODTrainSpec(LoopSpec):
     layers: int = 6
     hidden: int = 256
     heads: int = 4
+    attention: str = Field(default="causal", description="causal, or prefix: the context read both ways.")
     resume: str | None = Field(default=None, description="A saved model to train further.")
 
 
@@ -63,6 +63,7 @@ def train_simpletod(
         heads=spec.heads,
         lora_rank=spec.lora_rank,
         lora_alpha=spec.lora_alpha,
+        attention=spec.attention,
     )
     model = SimpleTOD.load(spec.resume, merge=False) if spec.resume else SimpleTOD.from_config(config)
     if spec.resume:
@@ -85,7 +86,7 @@ def train_simpletod(
     model.meta["spec"] = spec.model_dump()
     model.meta["name"] = out.name
     history = train(
-        Network(model.model),
+        TargetLoss(model.model),
         features,
         SimpleTOD.collate,
         _loss,

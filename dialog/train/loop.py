@@ -129,6 +129,12 @@ def train(
         running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
         if step % 20 == 0:
             history["loss"].append((step, round(running, 4)))
+        if bar is None and step % 100 == 0:  # a log's progress, where no bar is shown
+            minutes = round((time.perf_counter() - start) / 60, 2)
+            print(
+                json.dumps({"step": step, "of": total, "loss": round(running, 4), "minutes": minutes}),
+                flush=True,
+            )
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}")

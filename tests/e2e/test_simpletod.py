@@ -20,7 +20,7 @@ from dialog.e2e.format import (
     parse_belief,
     split_target,
 )
-from dialog.e2e.simpletod import Cursor, SimpleTOD, SimpleTODConfig, load_tokenizer
+from dialog.e2e.simpletod import Cursor, SimpleTOD, SimpleTODConfig, load_tokenizer, prefix_mask
 from dialog.generation import Network
 from dialog.types import ActType, DialogueState, FrameState, GenerationSettings
 
@@ -126,6 +126,33 @@ def test_belief_machine_accepts_a_gold_turn_and_rejects_what_the_schema_does_not
     assert values.walk(pieces) is not None and values.walk(pieces).terminal
 
 
+def test_no_machine_leads_to_a_dead_end(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
+    """Random walks through each machine (often taking ``;`` and ``?``, so that a block may name every
+    slot): every state before the end allows some token."""
+    import random
+
+    context = ids(tokenizer, "italian food in porto at 7 pm for 2 please")
+    machines = [
+        BeliefMachine(vocab, vocab.context_values([context]), None),
+        BeliefMachine(vocab, vocab.context_values([context]), [SERVICE, "BankTransfer"]),
+        *(ActionMachine(vocab, service) for service in (SERVICE, None)),
+    ]
+    rng = random.Random(0)
+    for machine in machines:
+        for _ in range(300):
+            state = machine.start()
+            for _ in range(200):
+                allowed = machine.allowed(state)
+                assert allowed, f"{type(machine).__name__}: nothing allowed in phase {state.phase}"
+                loops = sorted(allowed & {vocab.item, vocab.requested})  # toward every slot written
+                token = rng.choice(loops if loops and rng.random() < 0.6 else sorted(allowed))
+                if token in (vocab.marker[DB], vocab.marker[RESPONSE]):
+                    break
+                state = machine.advance(state, token)
+            else:
+                pytest.fail(f"{type(machine).__name__} did not end in 200 tokens")
+
+
 def test_action_and_response_machines(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
     actions = ActionMachine(vocab, SERVICE)
     assert (
@@ -217,6 +244,61 @@ def test_decoding_options_and_the_cache(tiny_model, showcase) -> None:  # type: 
     assert runs[0].tokens == runs[1].tokens
     machine = BeliefMachine(vocab, ctx.machine_values, None)
     machine.run(runs[0].tokens[:-1] if runs[0].tokens[-1] in stops else runs[0].tokens)
+
+
+def test_prefix_attention_reads_the_context_both_ways_and_decodes_with_the_cache() -> None:
+    torch.manual_seed(0)
+    model = SimpleTOD.from_config(
+        SimpleTODConfig(init="scratch", layers=2, hidden=64, heads=2, attention="prefix")
+    )
+    model.model.eval()
+    tokens, prefix = list(range(2000, 2012)), 7
+
+    def logits(seq: list[int]) -> torch.Tensor:
+        mask = prefix_mask(torch.tensor([prefix]), torch.ones((1, len(seq)), dtype=torch.long))
+        with torch.no_grad():
+            return model.model(input_ids=torch.tensor([seq]), attention_mask=mask).logits[0]
+
+    full = logits(tokens)
+    # A context token sees the ones after it; a written token does not change what comes before it.
+    assert not torch.allclose(logits([*tokens[:6], 2999, *tokens[7:]])[0], full[0])
+    assert torch.allclose(logits([*tokens[:9], 2999, *tokens[10:]])[:9], full[:9], atol=1e-5)
+    # Decoding over the cache, from the context read once, gives the same next-token scores.
+    with torch.no_grad():
+        step, past = model.step(tokens[:prefix], None, prefix)
+        assert torch.allclose(step[0], full[prefix - 1], atol=1e-4)
+        for i in range(prefix, len(tokens)):
+            step, past = model.step([tokens[i]], past)
+            assert torch.allclose(step[0], full[i], atol=1e-4)
+    # The training batch holds the same masks, padding never seen.
+    short = tokens[:9]
+    batch = model.collate(
+        [
+            {"input_ids": tokens, "labels": tokens, "prefix": prefix},
+            {"input_ids": short, "labels": short, "prefix": 5},
+        ]
+    )
+    assert batch["attention_mask"].shape == (2, 1, 12, 12)
+    assert (batch["attention_mask"][1, 0, :, 9:] < -1e30).all()
+    assert (batch["attention_mask"][1, 0, 0, :5] == 0).all() and (
+        batch["attention_mask"][1, 0, 5, 6:] < 0
+    ).all()
+    written = model.write(Cursor(tokens[:prefix], prefix=prefix), set(), max_new=3)
+    assert written.tokens[0] == int(full[prefix - 1].argmax()) and written.cursor.prefix == prefix
+
+
+def test_eval_dst_tracks_only_the_sample_asked(tiny_model, data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.test_cli import tod
+
+    tiny_model.save(tmp_path / "tiny")
+    out = tmp_path / "dst.json"
+    args = ("eval", "dst", "--model", str(tmp_path / "tiny"), "--sample", "2", "--json", str(out))
+    result = tod(*args, "--data-dir", str(data_dir), "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["n_dialogues"] == 2 and report["invalid_items"] == 0
 
 
 COMMITTED = pytest.mark.skipif(
