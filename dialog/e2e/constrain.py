@@ -70,6 +70,11 @@ class Trie:
                 if end + 1 >= len(ids) or ids[end + 1] not in inner:
                     node.terminal = True
 
+    def copy(self) -> Trie:
+        return Trie(
+            {t: c.copy() for t, c in self.children.items()}, self.terminal, self.label, set(self.below)
+        )
+
     def walk(self, ids: Iterable[int]) -> Trie | None:
         node: Trie | None = self
         for token in ids:
@@ -98,10 +103,15 @@ class Vocabulary:
         self.slots: dict[str, Trie] = {}
         self.action_slots: dict[str, Trie] = {}
         self.categorical: dict[tuple[str, str], Trie] = {}
-        # Default values of optional slots (e.g. date: today) may be in the belief without being said.
-        self.defaults = sorted(
-            {v for schema in schemas for i in schema.intents for v in i.optional_slots.values() if v}
-        )
+        # A slot's default (an optional slot's value when not said, e.g. date: today) may be in the
+        # belief without being said; only that slot's.
+        self.defaults: dict[tuple[str, str], list[str]] = {}
+        for schema in schemas:
+            for intent in schema.intents:
+                for slot, value in intent.optional_slots.items():
+                    known = self.defaults.setdefault((schema.service, slot), [])
+                    if value and value not in known:
+                        known.append(value)
         for service, schema in self.schemas.items():
             self.intents[service] = self.names([*schema.intent_names, "NONE"])
             self.intent_values[service] = self.names(schema.intent_names)
@@ -130,7 +140,7 @@ class Vocabulary:
 
     def context_values(self, segments: Sequence[Sequence[int]]) -> Trie:
         """Free-form values the belief may write: spans of the context segments (not across the
-        belief's separators), and ``dontcare``."""
+        belief's separators), and ``dontcare``; a slot's default is added by the machine."""
         root = Trie()
         for segment in segments:
             run: list[int] = []
@@ -140,8 +150,7 @@ class Vocabulary:
                     run = []
                 else:
                     run.append(token)
-        for value in [DONTCARE, *self.defaults]:
-            root.add(self.ids(value), value)
+        root.add(self.ids(DONTCARE), DONTCARE)
         return root
 
 
@@ -210,6 +219,7 @@ class BeliefMachine(Machine):
         self.forced = list(services) if services is not None else None
         self._forced_roots = [vocab.names([s]) for s in self.forced or ()]
         self._none = Trie()  # the service root once every forced block is written
+        self._with_defaults: dict[tuple[str, str], Trie] = {}  # the values, and a slot's default
 
     def start(self) -> State:
         return State("acts", self.v.user_acts)
@@ -220,7 +230,18 @@ class BeliefMachine(Machine):
         return self._forced_roots[blocks] if blocks < len(self._forced_roots) else self._none
 
     def _value_root(self, service: str | None, slot: str | None) -> Trie:
-        return self.v.categorical.get((service or "", slot or ""), self.values)
+        key = (service or "", slot or "")
+        if key in self.v.categorical:
+            return self.v.categorical[key]
+        defaults = self.v.defaults.get(key)
+        if not defaults:
+            return self.values
+        if key not in self._with_defaults:
+            root = self.values.copy()
+            for value in defaults:
+                root.add(self.v.ids(value), value)
+            self._with_defaults[key] = root
+        return self._with_defaults[key]
 
     def allowed(self, state: State) -> set[int] | None:
         """Names already written in this part (a user act, a service, a slot's value, a requested

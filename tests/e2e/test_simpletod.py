@@ -118,6 +118,11 @@ def test_belief_machine_accepts_a_gold_turn_and_rejects_what_the_schema_does_not
     assert ids(tokenizer, "lisbon")[0] not in allowed
     masked = machine.mask(state, torch.zeros(len(tokenizer)))
     assert torch.isfinite(masked).sum().item() == len(allowed)
+    # An optional slot's default may be written for that slot only (party_size: 2, not time: 2).
+    said = f"inform {BELIEF} restaurantbooking booktable ; "
+    machine.run(ids(tokenizer, said + "party_size = 2"))
+    with pytest.raises(ValueError):
+        machine.run(ids(tokenizer, said + "time = 2"))
     # A copied value neither starts nor ends inside a word.
     pieces = ids(tokenizer, "findrestaurants")
     assert len(pieces) > 1
