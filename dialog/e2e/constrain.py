@@ -108,8 +108,8 @@ class Vocabulary:
         self.defaults: dict[tuple[str, str], list[str]] = {}
         for schema in schemas:
             for intent in schema.intents:
-                for slot, value in intent.optional_slots.items():
-                    known = self.defaults.setdefault((schema.service, slot), [])
+                for optional, value in intent.optional_slots.items():
+                    known = self.defaults.setdefault((schema.service, optional), [])
                     if value and value not in known:
                         known.append(value)
         for service, schema in self.schemas.items():
