@@ -27,6 +27,7 @@ from dialog.e2e.constrain import Machine, State
 from dialog.e2e.format import DB, MARKERS, OFFERS, USER_ACTS, Segments
 from dialog.errors import TodError
 from dialog.generation import filter_logits, pick, seeded
+from dialog.nlg.lean import LeanLM
 from dialog.nlg.seq2seq import LORA_TARGETS, merge_adapters
 from dialog.types import GenerationSettings
 
@@ -243,16 +244,11 @@ class SimpleTOD:
     def step(self, ids: Sequence[int] | torch.Tensor, past: Any, prefix: int = 0) -> tuple[torch.Tensor, Any]:
         """Logits of the next token after feeding ``ids`` on top of ``past``; on the first call (no
         ``past``) the first ``prefix`` tokens see each other both ways when the model reads so."""
-        from transformers import DynamicCache
-
         tensor = ids if isinstance(ids, torch.Tensor) else torch.tensor([list(ids)])
-        mask = None
-        if past is None and self.config.attention == "prefix":
-            width = tensor.shape[1]
-            mask = prefix_mask(torch.tensor([prefix]), torch.ones((1, width), dtype=torch.long))
-        past = past if past is not None else DynamicCache()
-        out = self.model(input_ids=tensor, attention_mask=mask, cache=past, use_cache=True)
-        return out.logits[:, -1, :].float(), out.past_key_values
+        if past is None:
+            past = LeanLM(self.model)
+            return past.feed(tensor, prefix if self.config.attention == "prefix" else 0).float(), past
+        return past.feed(tensor).float(), past
 
     def write(
         self,

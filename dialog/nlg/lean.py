@@ -1,4 +1,4 @@
-"""The Transformer NLG's decoder step written out over its own modules (issue 11).
+"""The Transformer NLG's decoder step written out over its own modules (issue 11), and SimpleTOD's.
 
 Decoding one token through ``BertLMHeadModel.forward`` runs a dozen layers of Transformers' wrappers
 (mask creation, the cache classes, the attention interface, output dataclasses) around the few
@@ -38,6 +38,22 @@ class LeanDecoder:
         """(rows, tokens, hidden) → (rows, heads, tokens, head size)."""
         return x.view(x.shape[0], x.shape[1], self.n_heads, self.head_size).transpose(1, 2)
 
+    def _attend(self, i: int, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Layer ``i``'s self-attention block on the new tokens ``x`` (rows, n, hidden), their keys
+        and values added to the cache (``self.length`` is the cache's length before them)."""
+        own = self.layers[i].attention
+        q = self._split(own.self.query(x))
+        k, v = self._split(own.self.key(x)), self._split(own.self.value(x))
+        if self.length:
+            k, v = torch.cat([self.keys[i], k], 2), torch.cat([self.values[i], v], 2)
+            self.keys[i], self.values[i] = k, v
+        else:
+            self.keys.append(k)
+            self.values.append(v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
+        return own.output.LayerNorm(own.output.dense(out) + x)
+
     def start(self, memory: torch.Tensor, mask: torch.Tensor) -> None:
         """The cross-attention keys and values of every layer, computed once from the encoder's output
         ``memory`` (rows, source tokens, hidden); ``mask`` marks the real source tokens."""
@@ -59,17 +75,7 @@ class LeanDecoder:
         x = e.LayerNorm(x)
         rows = x.shape[0]
         for i, layer in enumerate(self.layers):
-            own = layer.attention
-            q = self._split(own.self.query(x))
-            k, v = self._split(own.self.key(x)), self._split(own.self.value(x))
-            if self.length:
-                k, v = torch.cat([self.keys[i], k], 2), torch.cat([self.values[i], v], 2)
-                self.keys[i], self.values[i] = k, v
-            else:
-                self.keys.append(k)
-                self.values.append(v)
-            out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(rows, 1, -1)
-            x = own.output.LayerNorm(own.output.dense(out) + x)
+            x = self._attend(i, x, None)
             cross = layer.crossattention
             ck, cv = self.cross[i]
             q = self._split(cross.self.query(x))
@@ -87,3 +93,34 @@ class LeanDecoder:
         self.values = [v[order] for v in self.values]
         self.cross = [(k[order], v[order]) for k, v in self.cross]
         self.mask = self.mask[order]
+
+
+class LeanLM(LeanDecoder):
+    """The same step for a decoder without cross-attention (SimpleTOD's language model), fed any
+    number of tokens at a time: the first feed may be a prefix whose tokens see each other both ways
+    (``prefix``), the later tokens see everything before them."""
+
+    def feed(self, tokens: torch.Tensor, prefix: int = 0) -> torch.Tensor:
+        """The scores (rows, vocabulary) of the token after ``tokens`` (rows, n)."""
+        e = self.embeddings
+        n = tokens.shape[1]
+        positions = torch.arange(self.length, self.length + n)
+        x = e.LayerNorm(
+            e.word_embeddings(tokens) + e.token_type_embeddings.weight[0] + e.position_embeddings(positions)
+        )
+        seen = torch.arange(self.length + n)
+        sees = seen[None, :] <= positions[:, None]  # (n, past + n): causal
+        if not self.length and prefix:
+            sees = sees | (seen[None, :] < prefix)
+        mask = None if n == 1 else sees[None, None]
+        for i, layer in enumerate(self.layers):
+            x = self._attend(i, x, mask)
+            hidden = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(x))
+            x = layer.output.LayerNorm(layer.output.dense(hidden) + x)
+        self.length += n
+        scores: torch.Tensor = self.head(x[:, -1:, :])[:, -1, :]
+        return scores
+
+    def reorder_cache(self, order: torch.Tensor) -> None:
+        self.keys = [k[order] for k in self.keys]
+        self.values = [v[order] for v in self.values]

@@ -272,7 +272,9 @@ def test_prefix_attention_reads_the_context_both_ways_and_decodes_with_the_cache
     with torch.no_grad():
         step, past = model.step(tokens[:prefix], None, prefix)
         assert torch.allclose(step[0], full[prefix - 1], atol=1e-4)
-        for i in range(prefix, len(tokens)):
+        step, past = model.step(tokens[prefix : prefix + 3], past)  # several at once (the agent's DB part)
+        assert torch.allclose(step[0], full[prefix + 2], atol=1e-4)
+        for i in range(prefix + 3, len(tokens)):
             step, past = model.step([tokens[i]], past)
             assert torch.allclose(step[0], full[i], atol=1e-4)
     # The training batch holds the same masks, padding never seen.
