@@ -241,14 +241,18 @@ class SimpleTOD:
 
     # --- decoding ---------------------------------------------------------------------------
 
-    def step(self, ids: Sequence[int] | torch.Tensor, past: Any, prefix: int = 0) -> tuple[torch.Tensor, Any]:
+    def step(
+        self, ids: Sequence[int] | torch.Tensor, past: Any, prefix: int = 0, only: set[int] | None = None
+    ) -> tuple[torch.Tensor, Any]:
         """Logits of the next token after feeding ``ids`` on top of ``past``; on the first call (no
-        ``past``) the first ``prefix`` tokens see each other both ways when the model reads so."""
+        ``past``) the first ``prefix`` tokens see each other both ways when the model reads so. With
+        ``only`` (what a machine allows next), the other tokens' logits are -inf, not computed."""
         tensor = ids if isinstance(ids, torch.Tensor) else torch.tensor([list(ids)])
+        wanted = sorted(only) if only is not None else None
         if past is None:
             past = LeanLM(self.model)
-            return past.feed(tensor, prefix if self.config.attention == "prefix" else 0).float(), past
-        return past.feed(tensor).float(), past
+            return past.feed(tensor, prefix if self.config.attention == "prefix" else 0, wanted).float(), past
+        return past.feed(tensor, only=wanted).float(), past
 
     def write(
         self,
@@ -279,7 +283,7 @@ class SimpleTOD:
         generator: torch.Generator | None,
     ) -> Written:
         state = machine.start() if machine else None
-        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix)
+        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix, _allowed(machine, [state]))
         tokens: list[int] = []
         score = 0.0
         for _ in range(max_new):
@@ -291,7 +295,7 @@ class SimpleTOD:
                 break
             if machine is not None and state is not None:
                 state = machine.advance(state, token)
-            logits, past = self.step([token], past)
+            logits, past = self.step([token], past, only=_allowed(machine, [state]))
         everything = [*cursor.tokens, *tokens]
         return Written(tokens, Cursor(everything, past, len(everything) - 1, cursor.prefix), score)
 
@@ -338,8 +342,9 @@ class SimpleTOD:
     ) -> tuple[list[int], float]:
         """Beam search over the cache (its rows reordered each step); scores are length-normalised."""
         k = settings.num_beams
-        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix)
         beams: list[tuple[list[int], float, State | None]] = [([], 0.0, machine.start() if machine else None)]
+        only = _allowed(machine, [beams[0][2]])
+        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix, only)
         finished: list[tuple[list[int], float]] = []
         for _ in range(max_new):
             candidates = []
@@ -368,7 +373,8 @@ class SimpleTOD:
                 break
             past.reorder_cache(torch.tensor(rows, dtype=torch.long))
             beams = kept
-            logits, past = self.step(torch.tensor([[t[-1]] for t, _, _ in beams]), past)
+            only = _allowed(machine, [state for _, _, state in beams])
+            logits, past = self.step(torch.tensor([[t[-1]] for t, _, _ in beams]), past, only=only)
         if not finished:
             tokens, score, _ = beams[0]
             return tokens, score
@@ -395,3 +401,16 @@ class SimpleTOD:
         if merge and config.init == "minilm":
             merge_adapters(model)
         return cls(model, config, meta)
+
+
+def _allowed(machine: Machine | None, states: Sequence[State | None]) -> set[int] | None:
+    """The tokens some row may write next (None: any, or no machine)."""
+    if machine is None:
+        return None
+    out: set[int] = set()
+    for state in states:
+        allowed = machine.allowed(state) if state is not None else None
+        if allowed is None:
+            return None
+        out |= allowed
+    return out

@@ -100,8 +100,10 @@ class LeanLM(LeanDecoder):
     number of tokens at a time: the first feed may be a prefix whose tokens see each other both ways
     (``prefix``), the later tokens see everything before them."""
 
-    def feed(self, tokens: torch.Tensor, prefix: int = 0) -> torch.Tensor:
-        """The scores (rows, vocabulary) of the token after ``tokens`` (rows, n)."""
+    def feed(self, tokens: torch.Tensor, prefix: int = 0, only: list[int] | None = None) -> torch.Tensor:
+        """The scores (rows, vocabulary) of the token after ``tokens`` (rows, n); with ``only``, just
+        those tokens' (the rest -inf): the output layer is half a step's arithmetic, and a machine
+        that allows a few tokens needs no more."""
         e = self.embeddings
         n = tokens.shape[1]
         positions = torch.arange(self.length, self.length + n)
@@ -118,7 +120,15 @@ class LeanLM(LeanDecoder):
             hidden = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(x))
             x = layer.output.LayerNorm(layer.output.dense(hidden) + x)
         self.length += n
-        scores: torch.Tensor = self.head(x[:, -1:, :])[:, -1, :]
+        last = x[:, -1, :]
+        if only is None:
+            scores: torch.Tensor = self.head(last)
+            return scores
+        index = torch.tensor(only, dtype=torch.long)
+        hidden = self.head.transform(last)
+        decoder = self.head.decoder
+        scores = torch.full((last.shape[0], decoder.weight.shape[0]), float("-inf"), dtype=hidden.dtype)
+        scores[:, index] = hidden @ decoder.weight[index].T + decoder.bias[index]
         return scores
 
     def reorder_cache(self, order: torch.Tensor) -> None:

@@ -274,6 +274,10 @@ def test_prefix_attention_reads_the_context_both_ways_and_decodes_with_the_cache
         assert torch.allclose(step[0], full[prefix - 1], atol=1e-4)
         step, past = model.step(tokens[prefix : prefix + 3], past)  # several at once (the agent's DB part)
         assert torch.allclose(step[0], full[prefix + 2], atol=1e-4)
+        # Only the tokens a machine allows: their scores, the others -inf.
+        few, _ = model.step(tokens[:prefix], None, prefix, only={5, 2001, 3000})
+        assert torch.isinf(few[0]).sum() == few.shape[1] - 3
+        assert torch.allclose(few[0, [5, 2001, 3000]], full[prefix - 1, [5, 2001, 3000]], atol=1e-4)
         for i in range(prefix + 3, len(tokens)):
             step, past = model.step([tokens[i]], past)
             assert torch.allclose(step[0], full[i], atol=1e-4)
