@@ -99,13 +99,17 @@ class SimpleTODAgent:
         raw = split_target(self.model.decode_text(written.tokens))["user_acts"]
         schema = self.schemas.get(service or "")
         items, invalid = parse_actions(raw, schema)
-        acts = self._fill(items, schema, state)
+        acts, dropped = self._fill(items, schema, state)
         ms = (time.perf_counter() - start) * 1000
         trace[0] = replace(trace[0], config={"invalid": belief.invalid})
-        trace.append(StageTrace("actions", "simpletod", acts, ms, {"invalid": invalid, "written": raw}))
+        config = {"invalid": invalid, "written": raw, "dropped": dropped}
+        trace.append(StageTrace("actions", "simpletod", acts, ms, config))
 
         start = time.perf_counter()
-        reply, fallback = self._reply(acts, state, written.cursor, settings)
+        if dropped:  # the model's reply would follow the actions it wrote, not those kept
+            reply, fallback = self.template.generate(acts, state), True
+        else:
+            reply, fallback = self._reply(acts, state, written.cursor, settings)
         config = {"fallback": fallback, "constrained": self.constrain}
         trace.append(StageTrace("response", "simpletod", reply, (time.perf_counter() - start) * 1000, config))
         state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(acts, state, result)))
@@ -139,26 +143,30 @@ class SimpleTODAgent:
         items: Sequence[tuple[ActType, str | None, str | None]],
         schema: Schema | None,
         state: DialogueState,
-    ) -> tuple[DialogueAct, ...]:
+    ) -> tuple[tuple[DialogueAct, ...], bool]:
         """The written actions with their values: offers and answers from the result being talked
-        about, confirmations from the belief, the count from the search; acts without a value dropped."""
+        about, confirmations from the belief, the count from the search; acts without a value dropped
+        (and whether any was)."""
         service = schema.service if schema else None
         result = state.backend.get(service or "")
         frame = state.frame(service or "")
         row = current_row(state, schema, result, move_on=True) if schema else None
         out = []
+        dropped = False
         for act, slot, intent in items:
             values: tuple[str, ...] = ()
             if act in VALUED and slot is not None:
                 values = _value(act, slot, intent, frame, row, result)
                 if not values:
+                    dropped = True
                     continue
             elif act in SLOTTED and (slot is None or act in VALUED):
+                dropped = True
                 continue  # an act that needs a slot (and a value) it did not get
             out.append(DialogueAct(act, slot if act in SLOTTED else None, values, service))
         if not out:
             out = [DialogueAct(A.REQ_MORE, service=service)]
-        return tuple(dict.fromkeys(out))
+        return tuple(dict.fromkeys(out)), dropped
 
 
 def _merge(old: FrameState, new: FrameState) -> FrameState:

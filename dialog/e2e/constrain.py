@@ -377,7 +377,8 @@ class ActionMachine(Machine):
 
 
 class ResponseMachine(Machine):
-    """The reply says each due placeholder once and no other; it cannot end while one is due."""
+    """The reply says each due placeholder once and no other, and no stray bracket; it cannot end
+    while one is due."""
 
     def __init__(self, vocab: Vocabulary, due: Sequence[str]) -> None:
         self.v = vocab
@@ -386,6 +387,7 @@ class ResponseMachine(Machine):
         for slot in self.due:
             self.paths.add(vocab.ids(f"[{slot}]"), slot)
         self.open = vocab.ids("[")[0]
+        self.close = vocab.ids("]")[0]
 
     def start(self) -> State:
         return State("text", self.paths)
@@ -398,7 +400,8 @@ class ResponseMachine(Machine):
     def banned(self, state: State) -> set[int]:
         if state.phase != "text":
             return set()
-        return {self.v.eos} if self.due - state.said else {self.open}
+        # "]" closes a placeholder only; "[" opens one while one is due.
+        return {self.v.eos, self.close} if self.due - state.said else {self.open, self.close}
 
     def advance(self, state: State, token: int) -> State:
         if state.phase == "text":

@@ -172,6 +172,7 @@ def test_action_and_response_machines(tokenizer, vocab) -> None:  # type: ignore
     assert vocab.eos in reply.banned(state)  # cannot end before the name is said
     state = reply.run(ids(tokenizer, "how about [restaurant_name] ?"))
     assert vocab.eos not in reply.banned(state) and reply.open in reply.banned(state)
+    assert reply.close in reply.banned(state) and reply.close in reply.banned(reply.start())
     with pytest.raises(ValueError):
         reply.run(ids(tokenizer, "how about [city]"))
 
@@ -360,3 +361,21 @@ def test_committed_agent_answers_odd_input_and_leaves_the_tables_alone(showcase)
     reply = agent.respond("I want to eat italian food in Porto", DialogueState())
     assert reply.text.strip() and reply.acts
     assert {name: backend.fingerprint() for name, backend in backends.items()} == before
+
+
+@COMMITTED
+def test_an_action_without_its_value_is_dropped_and_said_so(showcase) -> None:  # type: ignore[no-untyped-def]
+    """An offer with no result to take it from is dropped; the agent then answers with the template,
+    since the model's reply would follow the actions it wrote."""
+    from dialog.agent import create_agent
+    from dialog.backend import open_backends
+
+    schemas = list(showcase.values())
+    agent = create_agent("simpletod", schemas, open_backends(schemas))
+    bank = showcase["BankTransfer"]
+    acts, dropped = agent._fill(
+        [(A.OFFER, "balance", None), (A.REQUEST, "amount", None)], bank, DialogueState()
+    )
+    assert dropped and [(a.act, a.slot) for a in acts] == [(A.REQUEST, "amount")]
+    acts, dropped = agent._fill([(A.REQUEST, "amount", None)], bank, DialogueState())
+    assert not dropped
