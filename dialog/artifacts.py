@@ -64,6 +64,10 @@ def write_meta(
     (directory / "meta.json").write_text(json.dumps(out, indent=1) + "\n")
 
 
+INT8_SCALE = ".int8_scale"  # the per-row scales of a matrix saved as int8
+INT8_MIN_NUMEL = 65_536  # smaller tensors (biases, norms) stay fp16
+
+
 def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The parameters that training changes (adapters, new layers): what a generator's artifact holds."""
     return {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
@@ -76,12 +80,22 @@ def save_trained(
     version: int,
     config: Mapping[str, Any],
     meta: Mapping[str, Any],
+    int8: bool = False,
 ) -> None:
-    """A generator's trained parameters (fp16 safetensors) and its meta.json."""
+    """A generator's trained parameters (fp16 safetensors) and its meta.json; with ``int8``, each
+    large matrix as int8 rows with one fp16 scale per row (half the size; ``load_trained`` restores
+    floats)."""
     from safetensors.torch import save_file
 
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.half().contiguous() for k, v in trained_state(model).items()}
+    tensors = {}
+    for k, v in trained_state(model).items():
+        if int8 and v.dim() == 2 and v.numel() >= INT8_MIN_NUMEL:
+            scale = v.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127
+            tensors[k] = torch.round(v / scale).to(torch.int8).contiguous()
+            tensors[k + INT8_SCALE] = scale.half().contiguous()
+        else:
+            tensors[k] = v.half().contiguous()
     save_file(tensors, str(directory / "weights.safetensors"))
     write_meta(directory, kind, version, config, meta)
 
@@ -103,6 +117,9 @@ def load_trained(
         if meta.get("kind") != kind or meta.get("format_version") != version:
             raise TodError(f"{meta_path}: not a {kind} model of format {version}")
         tensors = load_file(str(weights))
+        for key in [k for k in tensors if k.endswith(INT8_SCALE)]:
+            name = key[: -len(INT8_SCALE)]
+            tensors[name] = tensors[name].float() * tensors.pop(key).float()
     except TodError:
         raise
     except Exception as exc:

@@ -283,11 +283,13 @@ class SimpleTOD:
         generator: torch.Generator | None,
     ) -> Written:
         state = machine.start() if machine else None
-        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix, _allowed(machine, [state]))
+        only = _allowed(machine, [state])
+        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix, only)
         tokens: list[int] = []
         score = 0.0
         for _ in range(max_new):
-            scores = self._scores(logits[0], tokens, state, machine, settings)
+            # With ``only``, the step scored the allowed tokens alone: the machine's mask is applied.
+            scores = self._scores(logits[0], tokens, state, machine if only is None else None, settings)
             token = int(pick(scores, settings, generator))
             score += float(torch.log_softmax(filter_logits(scores, settings), -1)[token])
             tokens.append(token)
@@ -295,7 +297,8 @@ class SimpleTOD:
                 break
             if machine is not None and state is not None:
                 state = machine.advance(state, token)
-            logits, past = self.step([token], past, only=_allowed(machine, [state]))
+            only = _allowed(machine, [state])
+            logits, past = self.step([token], past, only=only)
         everything = [*cursor.tokens, *tokens]
         return Written(tokens, Cursor(everything, past, len(everything) - 1, cursor.prefix), score)
 
@@ -382,8 +385,8 @@ class SimpleTOD:
 
     # --- saving and loading -----------------------------------------------------------------
 
-    def save(self, directory: Path) -> None:
-        save_trained(directory, self.model, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)
+    def save(self, directory: Path, int8: bool = False) -> None:
+        save_trained(directory, self.model, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta, int8)
 
     def save_meta(self, directory: Path) -> None:
         write_meta(directory, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)

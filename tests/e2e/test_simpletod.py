@@ -313,6 +313,17 @@ def test_eval_dst_tracks_only_the_sample_asked(tiny_model, data_dir, tmp_path) -
     assert report["n_dialogues"] == 2 and report["invalid_items"] == 0
 
 
+def test_int8_weights_load_back_close_and_smaller(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tiny_model.save(tmp_path / "fp16")
+    tiny_model.save(tmp_path / "int8", int8=True)
+    small, big = ((tmp_path / d / "weights.safetensors").stat().st_size for d in ("int8", "fp16"))
+    assert small < 0.7 * big
+    loaded = dict(SimpleTOD.load(tmp_path / "int8").model.named_parameters())
+    for name, param in tiny_model.model.named_parameters():
+        if param.requires_grad:
+            assert (loaded[name] - param).abs().max() <= 0.01 * param.abs().max() + 1e-3, name
+
+
 COMMITTED = pytest.mark.skipif(
     not (Path(__file__).resolve().parents[2] / "data" / "models" / "simpletod" / "meta.json").is_file(),
     reason="no committed SimpleTOD model",
