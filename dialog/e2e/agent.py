@@ -17,7 +17,7 @@ from dataclasses import replace
 from dialog.agent import MAX_INPUT_CHARS, _frames
 from dialog.backend import Backend
 from dialog.e2e.constrain import ActionMachine, ResponseMachine, Vocabulary
-from dialog.e2e.format import ACTIONS, DB, RESPONSE, db_text, parse_actions, split_target
+from dialog.e2e.format import ACTIONS, DB, RESPONSE, db_text, parse_actions, schema_text, split_target
 from dialog.e2e.simpletod import Cursor, SimpleTOD
 from dialog.e2e.track import context, write_belief
 from dialog.errors import TodError
@@ -63,6 +63,7 @@ class SimpleTODAgent:
         self.lookup = BackendLookup(schemas, backends)
         self.template = TemplateNLG(schemas)
         self.constrain = constrain
+        self.services = schema_text(schemas)
         self.names = {"agent": "simpletod", "model": str(model.meta.get("name", "simpletod"))}
 
     def respond_acts(self, acts: tuple[DialogueAct, ...], state: DialogueState, text: str = "") -> Reply:
@@ -74,7 +75,7 @@ class SimpleTODAgent:
         system = next((t.utterance for t in reversed(state.history) if t.speaker is Speaker.SYSTEM), "")
         last_user = next((t for t in reversed(state.history) if t.speaker is Speaker.USER), None)
         previous = {f.service: state.frame(f.service) for f in (last_user.frames if last_user else ())}
-        ctx = context(self.model, self.vocab, system, text, previous, state.history)
+        ctx = context(self.model, self.vocab, system, text, previous, state.history, self.services)
         belief = write_belief(self.model, self.vocab, ctx, None, self.constrain)
         trace.append(StageTrace("belief", "simpletod", belief.frames, belief.ms))
 
@@ -94,7 +95,8 @@ class SimpleTODAgent:
             tokens = [*tokens[:-1], self.vocab.marker[DB]]
         tokens = [*tokens, *self.vocab.ids(db), self.vocab.marker[ACTIONS]]
         cursor = replace(belief.cursor, tokens=tokens)
-        machine = ActionMachine(self.vocab, service) if self.constrain else None
+        now = state.frame(service) if service else None
+        machine = ActionMachine(self.vocab, service, now) if self.constrain else None
         written = self.model.write(cursor, {self.vocab.marker[RESPONSE], self.vocab.eos}, machine, max_new=60)
         raw = split_target(self.model.decode_text(written.tokens))["user_acts"]
         schema = self.schemas.get(service or "")

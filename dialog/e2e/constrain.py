@@ -31,7 +31,7 @@ from dialog.e2e.format import (
     name,
 )
 from dialog.schema import Schema
-from dialog.types import DONTCARE, SYSTEM_ACTS, USER_ACTS
+from dialog.types import DONTCARE, SYSTEM_ACTS, USER_ACTS, ActType, FrameState
 
 MAX_SPAN = 20  # tokens of a free-form value copied from the context
 
@@ -336,16 +336,36 @@ class BeliefMachine(Machine):
 
 class ActionMachine(Machine):
     """``act [slot [= intent]]`` items separated by ``;`` (at most ``MAX_ACTIONS``), then the response
-    marker."""
+    marker.
 
-    def __init__(self, vocab: Vocabulary, service: str | None) -> None:
+    With the turn's ``frame`` (the belief after the backend), the schema also bounds what an act may
+    name: a request asks for a slot of the active intent that has no value yet, a confirmation names
+    a slot of a transactional active intent that has one; an act left with no slot it may name cannot
+    be written."""
+
+    def __init__(self, vocab: Vocabulary, service: str | None, frame: FrameState | None = None) -> None:
         self.v = vocab
         self.service = service if service in vocab.schemas else None
         self.slots = vocab.action_slots.get(self.service or "", vocab.names(["count", "intent"]))
         self.intents = vocab.intent_values.get(self.service or "", Trie())
+        self.slots_of: dict[str, Trie] = {}  # act type: the slots it may name (default: self.slots)
+        schema = vocab.schemas.get(self.service or "")
+        if frame is not None and schema is not None and frame.active_intent in schema.intent_names:
+            intent = schema.intent(frame.active_intent)
+            filled = {slot for slot, values in frame.slot_values.items() if values}
+            own = [*intent.required_slots, *intent.optional_slots]
+            self.slots_of[ActType.REQUEST.value] = vocab.names(s for s in own if s not in filled)
+            confirmable = [s for s in own if s in filled] if intent.transactional else []
+            self.slots_of[ActType.CONFIRM.value] = vocab.names(confirmable)
+        self.acts = vocab.names(
+            a.value for a in SYSTEM_ACTS if a.value not in self.slots_of or self.slots_of[a.value].children
+        )
+
+    def _slots(self, act: str | None) -> Trie:
+        return self.slots_of.get(act or "", self.slots)
 
     def start(self) -> State:
-        return State("act", self.v.system_acts)
+        return State("act", self.acts)
 
     def allowed(self, state: State) -> set[int] | None:
         v, node = self.v, state.node
@@ -355,7 +375,7 @@ class ActionMachine(Machine):
         if node.terminal:
             out |= {v.item, v.marker[RESPONSE]} if state.blocks + 1 < MAX_ACTIONS else {v.marker[RESPONSE]}
             if state.phase == "act":
-                out |= set(self.slots.children)
+                out |= set(self._slots(node.label).children)
             if state.phase == "slot" and node.label == "intent" and self.intents.children:
                 out.add(v.equals)
         return out
@@ -368,11 +388,12 @@ class ActionMachine(Machine):
         if token == v.marker[RESPONSE]:
             return replace(state, phase="end")
         if token == v.item:
-            return State("act", v.system_acts, blocks=state.blocks + 1)
+            return State("act", self.acts, blocks=state.blocks + 1)
         if token == v.equals:
             return State("value", self.intents, blocks=state.blocks)
         if state.phase == "act":
-            return State("slot", _need(self.slots.children.get(token)), blocks=state.blocks)
+            slot = _need(self._slots(node.label).children.get(token))
+            return State("slot", slot, blocks=state.blocks)
         raise ValueError(f"token {token} not allowed in phase {state.phase}")
 
 

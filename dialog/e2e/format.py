@@ -1,7 +1,7 @@
 """The SimpleTOD sequence: one line of text per user turn, context then everything the model writes.
 
-    [S] system utterance [U] user utterance [P] previous belief [O] the system's latest offer
-    [Q] user act types [B] belief [D] backend result [A] system actions [R] delexicalised reply [SEP]
+    ([C] services) [S] system utterance [U] user utterance [P] previous belief [O] the system's latest
+    offer [Q] user act types [B] belief [D] backend result [A] system actions [R] delexicalised reply [SEP]
 
 The context (up to ``[Q]``) is read; the rest is written, except the backend result, which the agent
 puts in after looking the belief up. The belief has one block per service of the turn::
@@ -12,6 +12,12 @@ and the actions are act types with their slot (values come from the belief and t
 the agent), e.g. ``offer restaurant_name ; offer city ; inform_count count ; offer_intent intent =
 reserverestaurant``. Names are written as in the schema (lower-cased by the uncased tokenizer) and read
 back through the schema, so a service the model never saw is written with its own names.
+
+A model trained with ``schema_context`` also reads the services it may write (``schema_text``): each
+service's name, its intents with their required slots, and its other slots, e.g. ``clinicappointment :
+finddoctor ( specialty city ) bookappointment ( doctor_name date time patient_name ) ; clinic_name
+address |``. With the names in front of it the model can copy them, which is how it meets a service it
+was never trained on.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, Dialogue, DialogueAct, FrameState, Speaker, Turn
 
 #: Markers: single tokens of the MiniLM vocabulary, registered as special tokens so they never split.
-SYSTEM, USER, PREVIOUS, USER_ACTS, BELIEF, DB, ACTIONS, RESPONSE, OFFERS = (
-    f"[unused{i}]" for i in range(1, 10)
+SYSTEM, USER, PREVIOUS, USER_ACTS, BELIEF, DB, ACTIONS, RESPONSE, OFFERS, SERVICES = (
+    f"[unused{i}]" for i in range(1, 11)
 )
-MARKERS = (SYSTEM, USER, PREVIOUS, USER_ACTS, BELIEF, DB, ACTIONS, RESPONSE, OFFERS)
+MARKERS = (SYSTEM, USER, PREVIOUS, USER_ACTS, BELIEF, DB, ACTIONS, RESPONSE, OFFERS, SERVICES)
 END_BLOCK, ITEM, EQUALS, REQUESTED = "|", ";", "=", "?"
 NO_CALL = "none"
 MAX_DB_COUNT = 10  # "10" means ten or more
@@ -46,11 +52,12 @@ class Segments:
     db: str = ""
     actions: str = ""
     response: str = ""
+    services: str = ""  # schema_text of the services the model may write (read when trained so)
 
     def context(self) -> str:
         return (
-            f"{SYSTEM} {self.system} {USER} {self.user} {PREVIOUS} {self.previous} {OFFERS} {self.offers} "
-            f"{USER_ACTS}"
+            f"{SERVICES} {self.services} {SYSTEM} {self.system} {USER} {self.user} "
+            f"{PREVIOUS} {self.previous} {OFFERS} {self.offers} {USER_ACTS}"
         )
 
     def target(self) -> str:
@@ -79,6 +86,19 @@ def belief_text(frames: Mapping[str, FrameState], context: str = "") -> str:
                 items.append(f"{ITEM} {name(slot)} {EQUALS} {value}")
         items += [f"{ITEM} {REQUESTED} {name(slot)}" for slot in frame.requested_slots]
         blocks.append(" ".join(items) + f" {END_BLOCK}")
+    return " ".join(blocks)
+
+
+def schema_text(schemas: Iterable[Schema]) -> str:
+    """The services as the model reads them: name, intents with their required slots, other slots."""
+    blocks = []
+    for schema in schemas:
+        required = {slot for intent in schema.intents for slot in intent.required_slots}
+        intents = " ".join(
+            f"{name(i.name)} ( {' '.join(name(s) for s in i.required_slots)} )" for i in schema.intents
+        )
+        others = " ".join(name(s) for s in schema.slot_names if s not in required)
+        blocks.append(f"{name(schema.service)} : {intents} {ITEM} {others} {END_BLOCK}")
     return " ".join(blocks)
 
 
@@ -285,6 +305,7 @@ def system_db(after: Turn | None, schemas: Mapping[str, Schema]) -> str:
 def sgd_segments(dialogue: Dialogue, schemas: Mapping[str, Schema], delexicalise: Any) -> Iterator[Segments]:
     """The training sequences of one SGD dialogue; ``delexicalise(acts, text)`` gives the reply with
     placeholders (or None, and the turn's reply is left out of the sequence)."""
+    services = schema_text(schemas[s] for s in dialogue.services if s in schemas)
     for before, turn, after, previous in sgd_turns(dialogue):
         system = before.utterance if before else ""
         prev_text = belief_text(previous)
@@ -294,6 +315,7 @@ def sgd_segments(dialogue: Dialogue, schemas: Mapping[str, Schema], delexicalise
         acts = after.acts if after else ()
         reply = delexicalise(acts, after.utterance) if after else ""
         yield Segments(
+            services=services,
             system=system,
             user=turn.utterance,
             previous=prev_text,

@@ -24,7 +24,7 @@ from torch import nn
 
 from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.e2e.constrain import Machine, State
-from dialog.e2e.format import DB, MARKERS, OFFERS, USER_ACTS, Segments
+from dialog.e2e.format import DB, MARKERS, OFFERS, SERVICES, USER_ACTS, Segments
 from dialog.errors import TodError
 from dialog.generation import filter_logits, pick, seeded
 from dialog.nlg.lean import LeanLM
@@ -34,7 +34,7 @@ from dialog.types import GenerationSettings
 FORMAT_VERSION = 1
 KIND = "simpletod"
 NEW_PARTS = ("cls.predictions.transform", "cls.predictions.bias")
-PART_LIMITS = {"system": 40, "user": 48, "previous": 64, "offers": 40}
+PART_LIMITS = {"system": 40, "user": 48, "previous": 64, "offers": 40, "services": 140}
 MAX_TARGET = 160
 
 
@@ -50,6 +50,8 @@ class SimpleTODConfig:
     # both ways, as MiniLM was trained to read, and the written part is left to right (UniLM's
     # sequence-to-sequence mask).
     attention: str = "causal"
+    # The services it may write (names, intents with required slots, other slots) read before the turn.
+    schema_context: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -195,6 +197,8 @@ class SimpleTOD:
             self.tokens(seg.offers, PART_LIMITS["offers"]),
         ]
         ids = [self.tokenizer.cls_token_id]
+        if self.config.schema_context:
+            ids += [self.ids[SERVICES], *self.tokens(seg.services, PART_LIMITS["services"])]
         for marker, part in zip((*MARKERS[:3], OFFERS), parts, strict=True):
             ids += [self.ids[marker], *part]
         return [*ids, self.ids[USER_ACTS]], parts

@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from dialog.e2e.constrain import BeliefMachine, Vocabulary
-from dialog.e2e.format import DB, Segments, belief_text, offers_text, parse_belief, split_target
+from dialog.e2e.format import (
+    DB,
+    Segments,
+    belief_text,
+    offers_text,
+    parse_belief,
+    schema_text,
+    split_target,
+)
 from dialog.e2e.simpletod import Cursor, SimpleTOD
 from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, Dialogue, FrameState, GenerationSettings, Speaker, Turn
@@ -72,9 +80,17 @@ def context(
     user: str,
     previous: Mapping[str, FrameState],
     history: Sequence[Turn] = (),
+    services: str = "",
 ) -> Context:
-    """The turn's context; ``history`` holds the turns before it (the system's latest offer is read)."""
-    seg = Segments(system=system, user=user, previous=belief_text(previous), offers=offers_text(history))
+    """The turn's context; ``history`` holds the turns before it (the system's latest offer is read),
+    ``services`` the ``schema_text`` of the services the model may write."""
+    seg = Segments(
+        system=system,
+        user=user,
+        previous=belief_text(previous),
+        offers=offers_text(history),
+        services=services,
+    )
     ids, parts = model.context(seg)
     kinds = (ActType.OFFER, ActType.CONFIRM)
     offered = [v for t in history[-6:] for a in t.acts if a.act in kinds for v in a.values]
@@ -148,13 +164,14 @@ def track(
         previous: dict[str, FrameState] = {}
         states: dict[str, FrameState] = {}
         turns = []
+        known = schema_text(vocab.schemas[s] for s in dialogue.services if s in vocab.schemas)
         for turn in dialogue.turns:
             if turn.speaker is Speaker.SYSTEM:
                 system = turn.utterance
                 turns.append(turn)
                 continue
             services = [f.service for f in turn.frames if f.service in vocab.schemas]
-            ctx = context(model, vocab, system, turn.utterance, previous, turns)
+            ctx = context(model, vocab, system, turn.utterance, previous, turns, known)
             belief = write_belief(model, vocab, ctx, services, constrain)
             out.turns += 1
             out.ms.append(belief.ms)

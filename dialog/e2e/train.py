@@ -32,6 +32,9 @@ class SimpleTODTrainSpec(LoopSpec):
     heads: int = 4
     attention: str = Field(default="causal", description="causal, or prefix: the context read both ways.")
     resume: str | None = Field(default=None, description="A saved model to train further.")
+    schema_context: bool = Field(
+        default=False, description="Read the services' names, intents and slots before the turn."
+    )
 
 
 def load_spec(path: Path | None) -> SimpleTODTrainSpec:
@@ -64,10 +67,12 @@ def train_simpletod(
         lora_rank=spec.lora_rank,
         lora_alpha=spec.lora_alpha,
         attention=spec.attention,
+        schema_context=spec.schema_context,
     )
     model = SimpleTOD.load(spec.resume, merge=False) if spec.resume else SimpleTOD.from_config(config)
     if spec.resume:
         model.meta = {"resumed_from": {"path": spec.resume, "training": model.meta.get("training")}}
+        model.config.schema_context = spec.schema_context  # a model may learn to read the services
     schemas = read_sgd_schemas(data_dir, "train")
     train_segments = segments(load_dialogues(data_dir, "train", progress=progress), schemas)
     if spec.train_turns and len(train_segments) > spec.train_turns:

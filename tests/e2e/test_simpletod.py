@@ -14,10 +14,13 @@ from dialog.e2e.format import (
     BELIEF,
     DB,
     RESPONSE,
+    SERVICES,
+    SYSTEM,
     Segments,
     belief_text,
     parse_actions,
     parse_belief,
+    schema_text,
     split_target,
 )
 from dialog.e2e.simpletod import Cursor, SimpleTOD, SimpleTODConfig, load_tokenizer, prefix_mask
@@ -26,6 +29,7 @@ from dialog.types import ActType, DialogueState, FrameState, GenerationSettings
 
 A = ActType
 SERVICE = "RestaurantBooking"
+BOOKING = ("restaurant_name", "date", "time", "party_size")  # BookTable's slots
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +145,8 @@ def test_no_machine_leads_to_a_dead_end(tokenizer, vocab) -> None:  # type: igno
         BeliefMachine(vocab, vocab.context_values([context]), None),
         BeliefMachine(vocab, vocab.context_values([context]), [SERVICE, "BankTransfer"]),
         *(ActionMachine(vocab, service) for service in (SERVICE, None)),
+        ActionMachine(vocab, SERVICE, FrameState("FindRestaurant", (), {"city": ("Porto",)})),
+        ActionMachine(vocab, SERVICE, FrameState("BookTable", (), {s: ("x",) for s in BOOKING})),
     ]
     rng = random.Random(0)
     for machine in machines:
@@ -175,6 +181,47 @@ def test_action_and_response_machines(tokenizer, vocab) -> None:  # type: ignore
     assert reply.close in reply.banned(state) and reply.close in reply.banned(reply.start())
     with pytest.raises(ValueError):
         reply.run(ids(tokenizer, "how about [city]"))
+
+
+def test_the_action_machine_follows_the_active_intent(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
+    search = ActionMachine(vocab, SERVICE, FrameState("FindRestaurant", (), {"city": ("Porto",)}))
+    assert search.run(ids(tokenizer, f"request cuisine ; request price_range {RESPONSE}")).phase == "end"
+    # city is said; time belongs to the booking; a search is not confirmed
+    for bad in ("request city", "request time", "confirm city"):
+        with pytest.raises(ValueError):
+            search.run(ids(tokenizer, bad))
+    told = {s: ("x",) for s in BOOKING}
+    booking = ActionMachine(vocab, SERVICE, FrameState("BookTable", (), told))
+    assert (
+        booking.run(ids(tokenizer, f"confirm restaurant_name ; confirm party_size {RESPONSE}")).phase == "end"
+    )
+    with pytest.raises(ValueError):  # every slot of the booking is said: nothing left to ask
+        booking.run(ids(tokenizer, "request"))
+    with pytest.raises(ValueError):
+        booking.run(ids(tokenizer, "confirm cuisine"))
+    # Without a frame (or with no intent yet) every slot of the service may be named.
+    assert ActionMachine(vocab, SERVICE).run(ids(tokenizer, f"request time {RESPONSE}")).phase == "end"
+    unknown = ActionMachine(vocab, SERVICE, FrameState())
+    assert unknown.run(ids(tokenizer, f"confirm city {RESPONSE}")).phase == "end"
+
+
+def test_services_are_read_before_the_turn_when_the_model_was_trained_so(showcase) -> None:  # type: ignore[no-untyped-def]
+    text = schema_text([showcase[SERVICE]])
+    assert text == (
+        "restaurantbooking : findrestaurant ( city cuisine ) booktable ( restaurant_name date time ) ; "
+        "price_range address phone_number party_size |"
+    )
+    seg = Segments("hello", "italian food", "", services=text)
+    plain = SimpleTOD.from_config(SimpleTODConfig(init="scratch", layers=1, hidden=32, heads=2))
+    reading = SimpleTOD.from_config(
+        SimpleTODConfig(init="scratch", layers=1, hidden=32, heads=2, schema_context=True)
+    )
+    without, parts = plain.context(seg)
+    with_services, same_parts = reading.context(seg)
+    assert parts == same_parts  # values are still copied from the utterances only
+    names = plain.tokens(text, 200)
+    assert with_services[1 : 3 + len(names)] == [reading.ids[SERVICES], *names, reading.ids[SYSTEM]]
+    assert len(with_services) == len(without) + len(names) + 1
 
 
 def tiny_segments() -> list[Segments]:
