@@ -9,7 +9,9 @@ one with the best joint goal accuracy on a slice of SGD dev dialogues, tracked f
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from pydantic import Field
 from dialog.e2e.format import Segments, sgd_segments
 from dialog.e2e.simpletod import SimpleTOD, SimpleTODConfig, TargetLoss
 from dialog.nlg.seq2seq import delexicalise, delexicalise_text
+from dialog.schema import Schema
 from dialog.train.spec import LoopSpec, read_spec
 from dialog.types import DialogueAct
 
@@ -35,6 +38,9 @@ class SimpleTODTrainSpec(LoopSpec):
     schema_context: bool = Field(
         default=False, description="Read the services' names, intents and slots before the turn."
     )
+    rename: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of dialogues whose names are swapped for others."
+    )
 
 
 def load_spec(path: Path | None) -> SimpleTODTrainSpec:
@@ -46,9 +52,66 @@ def delexicalised_reply(acts: Sequence[DialogueAct], utterance: str) -> str | No
     return delexicalise_text(utterance, values)
 
 
-def segments(dialogues: Sequence[Any], schemas: Sequence[Any]) -> list[Segments]:
+def segments(
+    dialogues: Sequence[Any], schemas: Sequence[Any], rename: float = 0.0, seed: int = 0
+) -> list[Segments]:
+    """The sequences of the dialogues; with ``rename``, that share of the dialogues has its service,
+    intent and slot names replaced (``renamed``)."""
     by_name = {s.service: s for s in schemas}
-    return [seg for d in dialogues for seg in sgd_segments(d, by_name, delexicalised_reply)]
+    rng = random.Random(seed)
+    out = []
+    for dialogue in dialogues:
+        found = list(sgd_segments(dialogue, by_name, delexicalised_reply))
+        if rename and rng.random() < rename:
+            names = variants([by_name[s] for s in dialogue.services if s in by_name], rng)
+            found = [renamed(seg, names) for seg in found]
+        out += found
+    return out
+
+
+STOPWORDS = frozenset(
+    "a an the of for to in on at by and or is are be with from this that which its".split()  # noqa: SIM905
+)
+
+
+def variants(schemas: Sequence[Schema], rng: random.Random) -> dict[str, str]:
+    """Other names for the services, and (each with even odds) for the intents and slots: words of
+    their descriptions (``city`` → ``city_restaurant_located``), so that a model trained on them has
+    to read the names from the services it is given rather than remember them."""
+
+    def from_words(text: str) -> str | None:
+        words = [w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS]
+        return "_".join(words[:3]) if words else None
+
+    out: dict[str, str] = {}
+    for schema in schemas:
+        head = schema.service.lower().split("_")[0]
+        out[schema.service.lower()] = f"{head}_{rng.randint(10, 99)}"
+        described = [(i.name, i.description) for i in schema.intents]
+        for item_name, description in [*described, *((s.name, s.description) for s in schema.slots)]:
+            other = from_words(description)
+            if other and other != item_name.lower() and rng.random() < 0.5:
+                out.setdefault(item_name.lower(), other)
+    return out
+
+
+def renamed(seg: Segments, names: dict[str, str]) -> Segments:
+    """The sequence with the names swapped wherever a name stands as a word of the schema's parts
+    (a value that is also a name, e.g. a slot called ``time``, is swapped too: rare)."""
+
+    def swap(text: str) -> str:
+        return " ".join(names.get(word, word) for word in text.split(" "))
+
+    reply = re.sub(r"\[(\w+)\]", lambda m: f"[{names.get(m[1], m[1])}]", seg.response)
+    return replace(
+        seg,
+        services=swap(seg.services),
+        previous=swap(seg.previous),
+        offers=swap(seg.offers),
+        belief=swap(seg.belief),
+        actions=swap(seg.actions),
+        response=reply,
+    )
 
 
 def train_simpletod(
@@ -74,7 +137,9 @@ def train_simpletod(
         model.meta = {"resumed_from": {"path": spec.resume, "training": model.meta.get("training")}}
         model.config.schema_context = spec.schema_context  # a model may learn to read the services
     schemas = read_sgd_schemas(data_dir, "train")
-    train_segments = segments(load_dialogues(data_dir, "train", progress=progress), schemas)
+    train_segments = segments(
+        load_dialogues(data_dir, "train", progress=progress), schemas, spec.rename, spec.seed
+    )
     if spec.train_turns and len(train_segments) > spec.train_turns:
         train_segments = rng.sample(train_segments, spec.train_turns)
     features = model.encode(train_segments)

@@ -437,3 +437,27 @@ def test_an_action_without_its_value_is_dropped_and_said_so(showcase) -> None:  
     assert dropped and [(a.act, a.slot) for a in acts] == [(A.REQUEST, "amount")]
     acts, dropped = agent._fill([(A.REQUEST, "amount", None)], bank, DialogueState())
     assert not dropped
+
+
+def test_renamed_names_are_swapped_in_every_part_and_nowhere_else(showcase) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from dialog.e2e.train import renamed, variants
+
+    schema = showcase[SERVICE]
+    names = variants([schema], random.Random(0))
+    assert names["restaurantbooking"].startswith("restaurantbooking_")
+    assert all(new != old for old, new in names.items())
+    names = {"restaurantbooking": "eat_12", "findrestaurant": "search_restaurant", "city": "city_located"}
+    seg = Segments(
+        "which city?", "porto, the city of bridges", "restaurantbooking findrestaurant ; city = porto |",
+        "city = porto", "inform", "restaurantbooking findrestaurant ; city = porto |", "3",
+        "request cuisine ; offer city", "what food in [city]?",
+        services=schema_text([schema]),
+    )  # fmt: skip
+    out = renamed(seg, names)
+    assert out.system == seg.system and out.user == seg.user  # the utterances are what values come from
+    assert out.belief == "eat_12 search_restaurant ; city_located = porto |" == out.previous
+    assert out.offers == "city_located = porto" and out.actions == "request cuisine ; offer city_located"
+    assert out.response == "what food in [city_located]?"
+    assert out.services.startswith("eat_12 : search_restaurant ( city_located cuisine )")
