@@ -57,17 +57,22 @@ class Trie:
             node.below.add(label)
 
     def add_spans(
-        self, ids: Sequence[int], longest: int = MAX_SPAN, inner: frozenset[int] = frozenset()
+        self,
+        ids: Sequence[int],
+        longest: int = MAX_SPAN,
+        inner: frozenset[int] = frozenset(),
+        trailing: frozenset[int] = frozenset(),
     ) -> None:
         """Every contiguous span of ``ids`` (up to ``longest`` tokens) that neither starts nor ends
-        inside a word (``inner``: the ids of word-continuing pieces, ``##...``)."""
+        inside a word (``inner``: the ids of word-continuing pieces, ``##...``) nor ends with one of
+        ``trailing`` (a comma after a city is not part of it)."""
         for start in range(len(ids)):
-            if ids[start] in inner:
+            if ids[start] in inner or ids[start] in trailing:
                 continue
             node = self
             for end in range(start, min(len(ids), start + longest)):
                 node = node.children.setdefault(ids[end], Trie())
-                if end + 1 >= len(ids) or ids[end + 1] not in inner:
+                if (end + 1 >= len(ids) or ids[end + 1] not in inner) and ids[end] not in trailing:
                     node.terminal = True
 
     def copy(self) -> Trie:
@@ -94,6 +99,7 @@ class Vocabulary:
         )
         self.separators = {self.item, self.end_block, *self.marker.values(), tokenizer.sep_token_id}
         self.inner = frozenset(i for t, i in tokenizer.get_vocab().items() if t.startswith("##"))
+        self.trailing = frozenset(self._one(p) for p in (",", "!", "?", ":"))  # never ends a value
         self.eos = tokenizer.sep_token_id
         self.user_acts = self.names(a.value for a in USER_ACTS)
         self.system_acts = self.names(a.value for a in SYSTEM_ACTS)
@@ -146,7 +152,7 @@ class Vocabulary:
             run: list[int] = []
             for token in [*segment, self.item]:
                 if token in self.separators or token == self.equals:
-                    root.add_spans(run, MAX_SPAN, self.inner)
+                    root.add_spans(run, MAX_SPAN, self.inner, self.trailing)
                     run = []
                 else:
                     run.append(token)

@@ -120,12 +120,17 @@ def write_belief(
     parts = split_target(text)
     parsed = parse_belief(parts["belief"], vocab.schemas, ctx.values)
     invalid = list(parsed.invalid)
-    for service, frame in parsed.frames.items():
+    for service, frame in list(parsed.frames.items()):
         schema = vocab.schemas[service]
         for slot, values in frame.slot_values.items():
             free = not schema.slot(slot).categorical and values[0] != DONTCARE
             if free and not ctx.values.has(values[0]):
-                invalid.append(f"value {values[0]!r} of {slot} not in the context")
+                default = _default(vocab, service, slot, values[0])
+                if default is None:
+                    invalid.append(f"value {values[0]!r} of {slot} not in the context")
+                else:  # the slot's default (allowed by the machine), as the schema writes it
+                    fixed = {**parsed.frames[service].slot_values, slot: (default,)}
+                    parsed.frames[service] = replace(parsed.frames[service], slot_values=fixed)
     acts = []
     for word in parts["user_acts"].split():
         kind = next((a for a in ActType if a.value.lower() == word.replace(" ", "")), None)
@@ -135,6 +140,14 @@ def write_belief(
             acts.append(kind)
     ms = (time.perf_counter() - start) * 1000
     return Belief(parsed.frames, acts, invalid, written.cursor, text, ms)
+
+
+def _default(vocab: Vocabulary, service: str, slot: str, written: str) -> str | None:
+    """The slot's default that ``written`` spells (decoded text is spaced: ``2019 - 03 - 01``)."""
+    wanted = written.replace(" ", "").lower()
+    return next(
+        (d for d in vocab.defaults.get((service, slot), []) if d.replace(" ", "").lower() == wanted), None
+    )
 
 
 @dataclass

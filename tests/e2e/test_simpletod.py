@@ -461,3 +461,20 @@ def test_renamed_names_are_swapped_in_every_part_and_nowhere_else(showcase) -> N
     assert out.offers == "city_located = porto" and out.actions == "request cuisine ; offer city_located"
     assert out.response == "what food in [city_located]?"
     assert out.services.startswith("eat_12 : search_restaurant ( city_located cuisine )")
+
+
+def test_a_written_default_is_read_back_as_the_schema_writes_it(tokenizer, showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.e2e.track import _default
+
+    vocab = Vocabulary(tokenizer, list(showcase.values()))
+    assert vocab.defaults[SERVICE, "party_size"] == ["2"]
+    assert _default(vocab, SERVICE, "party_size", "2") == "2"
+    assert _default(vocab, SERVICE, "party_size", "3") is None
+    assert _default(vocab, SERVICE, "city", "2") is None  # another slot's default is not this one's
+
+
+def test_a_copied_value_does_not_end_with_a_comma(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
+    values = vocab.context_values([ids(tokenizer, "make it porto, please")])
+    assert values.walk(ids(tokenizer, "porto")).terminal
+    assert not values.walk(ids(tokenizer, "porto,")).terminal
+    assert values.walk(ids(tokenizer, "porto, please")).terminal  # inside a value it may stay
