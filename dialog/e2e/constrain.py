@@ -66,14 +66,17 @@ class Trie:
         """Every contiguous span of ``ids`` (up to ``longest`` tokens) that neither starts nor ends
         inside a word (``inner``: the ids of word-continuing pieces, ``##...``) nor ends with one of
         ``trailing`` (a comma after a city is not part of it)."""
+        ends = {e for e in range(len(ids)) if (e + 1 >= len(ids) or ids[e + 1] not in inner)}
+        ends -= {e for e in ends if ids[e] in trailing}
         for start in range(len(ids)):
             if ids[start] in inner or ids[start] in trailing:
                 continue
+            last = max((e for e in ends if start <= e < start + longest), default=None)
             node = self
-            for end in range(start, min(len(ids), start + longest)):
+            for end in range(start, last + 1 if last is not None else start):
+                # no path goes past the last place a value may end: no state without a way out
                 node = node.children.setdefault(ids[end], Trie())
-                if (end + 1 >= len(ids) or ids[end + 1] not in inner) and ids[end] not in trailing:
-                    node.terminal = True
+                node.terminal = node.terminal or end in ends
 
     def copy(self) -> Trie:
         return Trie(
@@ -99,7 +102,7 @@ class Vocabulary:
         )
         self.separators = {self.item, self.end_block, *self.marker.values(), tokenizer.sep_token_id}
         self.inner = frozenset(i for t, i in tokenizer.get_vocab().items() if t.startswith("##"))
-        self.trailing = frozenset(self._one(p) for p in (",", "!", "?", ":"))  # never ends a value
+        self.trailing = frozenset(self._one(p) for p in (",", "!", ":"))  # never ends a value
         self.eos = tokenizer.sep_token_id
         self.user_acts = self.names(a.value for a in USER_ACTS)
         self.system_acts = self.names(a.value for a in SYSTEM_ACTS)

@@ -140,7 +140,7 @@ def test_no_machine_leads_to_a_dead_end(tokenizer, vocab) -> None:  # type: igno
     slot): every state before the end allows some token."""
     import random
 
-    context = ids(tokenizer, "italian food in porto at 7 pm for 2 please")
+    context = ids(tokenizer, "italian food in porto, at 7 pm for 2 please: now!")
     machines = [
         BeliefMachine(vocab, vocab.context_values([context]), None),
         BeliefMachine(vocab, vocab.context_values([context]), [SERVICE, "BankTransfer"]),
