@@ -71,7 +71,9 @@ class Trie:
         for start in range(len(ids)):
             if ids[start] in inner or ids[start] in trailing:
                 continue
-            last = max((e for e in ends if start <= e < start + longest), default=None)
+            last = next(
+                (e for e in range(min(len(ids), start + longest) - 1, start - 1, -1) if e in ends), None
+            )
             node = self
             for end in range(start, last + 1 if last is not None else start):
                 # no path goes past the last place a value may end: no state without a way out

@@ -147,7 +147,9 @@ class ParsedBelief:
     invalid: list[str] = field(default_factory=list)  # names or values the schemas do not allow
 
 
-def _lookup(names: Iterable[str], written: str) -> str | None:
+def lookup(names: Iterable[str], written: str) -> str | None:
+    """The name among ``names`` that ``written`` spells, ignoring case and spaces (decoded text is
+    spaced: ``2019 - 03 - 01``)."""
     wanted = written.replace(" ", "").lower()
     return next((n for n in names if n.replace(" ", "").lower() == wanted), None)
 
@@ -172,12 +174,12 @@ def parse_belief(text: str, schemas: Mapping[str, Schema], values: ValueSource |
         head = items[0].split()
         if not head:
             continue
-        service = _lookup(schemas, " ".join(head[:-1])) if len(head) > 1 else None
+        service = lookup(schemas, " ".join(head[:-1])) if len(head) > 1 else None
         if service is None:
             out.invalid.append(f"service {' '.join(head[:-1]) or head[0]!r}")
             continue
         schema = schemas[service]
-        intent = "NONE" if head[-1] == "none" else _lookup(schema.intent_names, head[-1])
+        intent = "NONE" if head[-1] == "none" else lookup(schema.intent_names, head[-1])
         if intent is None:
             out.invalid.append(f"intent {head[-1]!r}")
             intent = "NONE"
@@ -185,7 +187,7 @@ def parse_belief(text: str, schemas: Mapping[str, Schema], values: ValueSource |
         requested: list[str] = []
         for item in items[1:]:
             if item.startswith(REQUESTED):
-                slot = _lookup(schema.slot_names, item[1:].strip())
+                slot = lookup(schema.slot_names, item[1:].strip())
                 if slot is None:
                     out.invalid.append(f"slot {item[1:].strip()!r}")
                 elif slot not in requested:
@@ -196,7 +198,7 @@ def parse_belief(text: str, schemas: Mapping[str, Schema], values: ValueSource |
                     out.invalid.append(f"item {item!r}")
                 continue
             written_slot, written_value = (p.strip() for p in item.split(EQUALS, 1))
-            slot = _lookup(schema.slot_names, written_slot)
+            slot = lookup(schema.slot_names, written_slot)
             if slot is None:
                 out.invalid.append(f"slot {written_slot!r}")
                 continue
@@ -216,7 +218,7 @@ def _value(schema: Schema, slot: str, written: str, values: ValueSource) -> str 
         return DONTCARE
     spec = schema.slot(slot)
     if spec.categorical:
-        return _lookup(spec.values, written)
+        return lookup(spec.values, written)
     return values.get(written, written)
 
 
@@ -231,17 +233,17 @@ def parse_actions(
         if not item:
             continue
         words = item.split(EQUALS)[0].split()
-        act = _lookup([a.value for a in ActType], words[0]) if words else None
+        act = lookup([a.value for a in ActType], words[0]) if words else None
         if act is None:
             invalid.append(f"act {item!r}")
             continue
-        slot = _lookup(slots, " ".join(words[1:])) if len(words) > 1 else None
+        slot = lookup(slots, " ".join(words[1:])) if len(words) > 1 else None
         if len(words) > 1 and slot is None:
             invalid.append(f"slot {' '.join(words[1:])!r}")
             continue
         value = None
         if slot == "intent" and EQUALS in item and schema is not None:
-            value = _lookup(schema.intent_names, item.split(EQUALS, 1)[1].strip())
+            value = lookup(schema.intent_names, item.split(EQUALS, 1)[1].strip())
             if value is None:
                 invalid.append(f"intent {item.split(EQUALS, 1)[1].strip()!r}")
                 continue

@@ -175,6 +175,7 @@ class SimpleTOD:
         self.tokenizer = load_tokenizer()
         self.ids = {m: self.tokenizer.convert_tokens_to_ids(m) for m in MARKERS}
         self._biases: dict[tuple[tuple[str, float], ...], list[tuple[int, float]]] = {}
+        self._services: tuple[str, list[int]] = ("", [])  # the last services' text and its ids
 
     @classmethod
     def from_config(cls, config: SimpleTODConfig) -> SimpleTOD:
@@ -198,7 +199,9 @@ class SimpleTOD:
         ]
         ids = [self.tokenizer.cls_token_id]
         if self.config.schema_context:
-            ids += [self.ids[SERVICES], *self.tokens(seg.services, PART_LIMITS["services"])]
+            if self._services[0] != seg.services:  # the same every turn of a dialogue or agent
+                self._services = (seg.services, self.tokens(seg.services, PART_LIMITS["services"]))
+            ids += [self.ids[SERVICES], *self._services[1]]
         for marker, part in zip((*MARKERS[:3], OFFERS), parts, strict=True):
             ids += [self.ids[marker], *part]
         return [*ids, self.ids[USER_ACTS]], parts

@@ -14,6 +14,7 @@ from dialog.e2e.format import (
     DB,
     Segments,
     belief_text,
+    lookup,
     offers_text,
     parse_belief,
     schema_text,
@@ -125,7 +126,7 @@ def write_belief(
         for slot, values in frame.slot_values.items():
             free = not schema.slot(slot).categorical and values[0] != DONTCARE
             if free and not ctx.values.has(values[0]):
-                default = _default(vocab, service, slot, values[0])
+                default = lookup(vocab.defaults.get((service, slot), []), values[0])
                 if default is None:
                     invalid.append(f"value {values[0]!r} of {slot} not in the context")
                 else:  # the slot's default (allowed by the machine), as the schema writes it
@@ -140,14 +141,6 @@ def write_belief(
             acts.append(kind)
     ms = (time.perf_counter() - start) * 1000
     return Belief(parsed.frames, acts, invalid, written.cursor, text, ms)
-
-
-def _default(vocab: Vocabulary, service: str, slot: str, written: str) -> str | None:
-    """The slot's default that ``written`` spells (decoded text is spaced: ``2019 - 03 - 01``)."""
-    wanted = written.replace(" ", "").lower()
-    return next(
-        (d for d in vocab.defaults.get((service, slot), []) if d.replace(" ", "").lower() == wanted), None
-    )
 
 
 @dataclass

@@ -464,13 +464,14 @@ def test_renamed_names_are_swapped_in_every_part_and_nowhere_else(showcase) -> N
 
 
 def test_a_written_default_is_read_back_as_the_schema_writes_it(tokenizer, showcase) -> None:  # type: ignore[no-untyped-def]
-    from dialog.e2e.track import _default
+    from dialog.e2e.format import lookup
 
     vocab = Vocabulary(tokenizer, list(showcase.values()))
     assert vocab.defaults[SERVICE, "party_size"] == ["2"]
-    assert _default(vocab, SERVICE, "party_size", "2") == "2"
-    assert _default(vocab, SERVICE, "party_size", "3") is None
-    assert _default(vocab, SERVICE, "city", "2") is None  # another slot's default is not this one's
+    assert lookup(vocab.defaults[SERVICE, "party_size"], "2") == "2"
+    assert lookup(vocab.defaults[SERVICE, "party_size"], "3") is None
+    assert lookup(vocab.defaults.get((SERVICE, "city"), []), "2") is None  # not another slot's
+    assert lookup(["2019-03-01"], "2019 - 03 - 01") == "2019-03-01"  # decoded text is spaced
 
 
 def test_a_copied_value_does_not_end_with_a_comma(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
