@@ -39,6 +39,8 @@ def main() -> None:
     schemas = load_schemas(expand_paths([args.schemas]))
     vocab = Vocabulary(model.tokenizer, schemas)
     services = schema_text(schemas)
+    length = len(model.tokens(services, 10_000))
+    print(json.dumps({"services": services, "tokens": length}))
     rows = []
     for system, user, previous in TURNS:
         row = {"user": user}
@@ -50,7 +52,8 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row))
     if args.json:
-        args.json.write_text(json.dumps({"model": args.model, "turns": rows}, indent=1) + "\n")
+        out = {"model": args.model, "services_tokens": length, "turns": rows}
+        args.json.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":
