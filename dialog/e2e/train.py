@@ -41,6 +41,12 @@ class SimpleTODTrainSpec(LoopSpec):
     rename: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of dialogues whose names are swapped for others."
     )
+    synthetic_schemas: list[str] = Field(
+        default_factory=list,
+        description="Schemas that get simulated training dialogues (dialog.e2e.simulate), added to SGD's.",
+    )
+    synthetic_per_schema: int = Field(default=0, ge=0, description="Simulated dialogues per schema.")
+    teacher: str = Field(default="pipeline", description="The agent the simulated dialogues are played by.")
 
 
 def load_spec(path: Path | None) -> SimpleTODTrainSpec:
@@ -142,6 +148,9 @@ def train_simpletod(
     )
     if spec.train_turns and len(train_segments) > spec.train_turns:
         train_segments = rng.sample(train_segments, spec.train_turns)
+    if spec.synthetic_schemas and spec.synthetic_per_schema:
+        train_segments += synthetic_segments(spec)
+        rng.shuffle(train_segments)
     features = model.encode(train_segments)
 
     def evaluate() -> dict[str, float]:
@@ -173,6 +182,23 @@ def train_simpletod(
     best.meta["training"] = summary(history, len(features))
     best.save_meta(out)
     return {"history": history, "examples": len(features)}
+
+
+def synthetic_segments(spec: SimpleTODTrainSpec) -> list[Segments]:
+    """The sequences of ``spec.synthetic_per_schema`` simulated dialogues per synthetic schema (names
+    swapped as in SGD's, with their own RNG)."""
+    from dialog.backend import open_backends
+    from dialog.e2e.simulate import simulated_dialogues
+    from dialog.schema import expand_paths, load_schemas
+
+    schemas = load_schemas(expand_paths(spec.synthetic_schemas))
+    backends = open_backends(schemas)
+    dialogues = list(
+        simulated_dialogues(
+            schemas, backends, spec.synthetic_per_schema, f"synthetic:{spec.seed}", spec.teacher
+        )
+    )
+    return segments(dialogues, schemas, spec.rename, spec.seed + 1)
 
 
 def _loss(output: Any, _batch: Any) -> Any:
