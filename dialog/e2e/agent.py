@@ -22,6 +22,7 @@ from dialog.e2e.simpletod import Cursor, SimpleTOD
 from dialog.e2e.track import context, write_belief
 from dialog.errors import TodError
 from dialog.lookup import BackendLookup
+from dialog.nlg import shortlist
 from dialog.nlg.seq2seq import delexicalise, lexicalise, slot_errors, tidy
 from dialog.nlg.template import TemplateNLG
 from dialog.policy.form import current_row
@@ -64,6 +65,12 @@ class SimpleTODAgent:
         self.template = TemplateNLG(schemas)
         self.constrain = constrain
         self.services = schema_text(schemas)
+        # The reply's words: those of the training replies, and of these schemas (their names,
+        # descriptions, values and templates; a schema's own words may be said), when listed.
+        self.words: frozenset[int] | None = None
+        if model.shortlist is not None:
+            said = " ".join(s.model_dump_json() for s in schemas).split()
+            self.words = model.shortlist | frozenset(shortlist.target_ids(model.tokenizer, said))
         self.names = {"agent": "simpletod", "model": str(model.meta.get("name", "simpletod"))}
 
     def respond_acts(self, acts: tuple[DialogueAct, ...], state: DialogueState, text: str = "") -> Reply:
@@ -131,7 +138,8 @@ class SimpleTODAgent:
         if tokens[-1] != self.vocab.marker[RESPONSE]:
             tokens = [*tokens[:-1], self.vocab.marker[RESPONSE]]
         cursor = replace(cursor, tokens=tokens)
-        machine = ResponseMachine(self.vocab, due) if self.constrain else None
+        words = self.words | frozenset(tokens) if self.words is not None else None  # and the turn's
+        machine = ResponseMachine(self.vocab, due, words) if self.constrain else None
         written = self.model.write(cursor, {self.vocab.eos}, machine, settings, max_new=60)
         text = tidy(self.model.decode_text(written.tokens))
         missing, redundant = slot_errors(text, due)

@@ -176,6 +176,10 @@ class State:
     slot: str | None = None
     blocks: int = 0  # belief blocks written
     said: frozenset[str] = frozenset()  # placeholders said (response)
+    spoken: tuple[int, ...] = ()  # the reply's words so far, PLACEHOLDER for each placeholder
+
+
+PLACEHOLDER = -1
 
 
 class Machine:
@@ -351,8 +355,8 @@ class ActionMachine(Machine):
 
     With the turn's ``frame`` (the belief after the backend), the schema also bounds what an act may
     name: a request asks for a slot of the active intent that has no value yet, a confirmation names
-    a slot of a transactional active intent that has one; an act left with no slot it may name cannot
-    be written."""
+    a slot of a transactional active intent that has one, once every required slot has one; an act
+    left with no slot it may name cannot be written."""
 
     def __init__(self, vocab: Vocabulary, service: str | None, frame: FrameState | None = None) -> None:
         self.v = vocab
@@ -366,7 +370,8 @@ class ActionMachine(Machine):
             filled = {slot for slot, values in frame.slot_values.items() if values}
             own = [*intent.required_slots, *intent.optional_slots]
             self.slots_of[ActType.REQUEST.value] = vocab.names(s for s in own if s not in filled)
-            confirmable = [s for s in own if s in filled] if intent.transactional else []
+            complete = all(s in filled for s in intent.required_slots)
+            confirmable = [s for s in own if s in filled] if intent.transactional and complete else []
             self.slots_of[ActType.CONFIRM.value] = vocab.names(confirmable)
         self.acts = vocab.names(
             a.value for a in SYSTEM_ACTS if a.value not in self.slots_of or self.slots_of[a.value].children
@@ -410,9 +415,11 @@ class ActionMachine(Machine):
 
 class ResponseMachine(Machine):
     """The reply says each due placeholder once and no other, and no stray bracket; it cannot end
-    while one is due."""
+    while one is due; and it does not say the same three words twice (a looping reply: "the city of
+    the city of the city"). With ``words`` (the pieces replies use, a shortlist), it says no others:
+    the output layer then scores those alone."""
 
-    def __init__(self, vocab: Vocabulary, due: Sequence[str]) -> None:
+    def __init__(self, vocab: Vocabulary, due: Sequence[str], words: Iterable[int] | None = None) -> None:
         self.v = vocab
         self.due = frozenset(due)
         self.paths = Trie()
@@ -420,29 +427,52 @@ class ResponseMachine(Machine):
             self.paths.add(vocab.ids(f"[{slot}]"), slot)
         self.open = vocab.ids("[")[0]
         self.close = vocab.ids("]")[0]
+        self.words: dict[bool, frozenset[int]] | None = None  # by whether a placeholder is due
+        if words is not None:
+            plain = frozenset(words) - {self.open, self.close, vocab.eos}
+            self.words = {True: plain | {self.open}, False: plain | {vocab.eos}}
 
     def start(self) -> State:
         return State("text", self.paths)
 
     def allowed(self, state: State) -> set[int] | None:
         if state.phase == "text":
-            return None
+            if self.words is None:
+                return None
+            words = self.words[bool(self.due - state.said)]
+            repeated = self._repeated(state)
+            return words - repeated if repeated & words else words  # type: ignore[return-value]
         return {t for t, c in state.node.children.items() if c.below - state.said}
 
     def banned(self, state: State) -> set[int]:
         if state.phase != "text":
             return set()
         # "]" closes a placeholder only; "[" opens one while one is due.
-        return {self.v.eos, self.close} if self.due - state.said else {self.open, self.close}
+        out = {self.v.eos, self.close} if self.due - state.said else {self.open, self.close}
+        return out | self._repeated(state)
+
+    def _repeated(self, state: State) -> set[int]:
+        """The words that would say three words a second time."""
+        words = state.spoken
+        if len(words) < 2 or PLACEHOLDER in words[-2:]:
+            return set()
+        last = words[-2:]
+        out = {words[i + 2] for i in range(len(words) - 2) if words[i : i + 2] == last}
+        out.discard(PLACEHOLDER)
+        if self.due - state.said:
+            out.discard(self.open)  # a due placeholder can always be said
+        return out
 
     def advance(self, state: State, token: int) -> State:
         if state.phase == "text":
             if token == self.open:
                 return replace(state, phase="slot", node=self.paths.children[token])
-            return state
+            return replace(state, spoken=(*state.spoken, token))
         child = state.node.children[token]
         if child.terminal and child.label is not None:
-            return State("text", self.paths, said=state.said | {child.label})
+            return State(
+                "text", self.paths, said=state.said | {child.label}, spoken=(*state.spoken, PLACEHOLDER)
+            )
         return replace(state, node=child)
 
 

@@ -27,6 +27,7 @@ from dialog.e2e.constrain import Machine, State
 from dialog.e2e.format import DB, MARKERS, OFFERS, SERVICES, USER_ACTS, Segments
 from dialog.errors import TodError
 from dialog.generation import filter_logits, pick, seeded
+from dialog.nlg import shortlist
 from dialog.nlg.lean import LeanLM
 from dialog.nlg.seq2seq import LORA_TARGETS, merge_adapters
 from dialog.types import GenerationSettings
@@ -176,6 +177,9 @@ class SimpleTOD:
         self.ids = {m: self.tokenizer.convert_tokens_to_ids(m) for m in MARKERS}
         self._biases: dict[tuple[tuple[str, float], ...], list[tuple[int, float]]] = {}
         self._services: tuple[str, list[int]] = ("", [])  # the last services' text and its ids
+        self._wanted: tuple[Any, list[int]] = (None, [])  # the last allowed set and its sorted ids
+        #: The word pieces its training replies used (``shortlist.json``; None: every piece).
+        self.shortlist: frozenset[int] | None = None
 
     @classmethod
     def from_config(cls, config: SimpleTODConfig) -> SimpleTOD:
@@ -255,7 +259,11 @@ class SimpleTOD:
         ``past``) the first ``prefix`` tokens see each other both ways when the model reads so. With
         ``only`` (what a machine allows next), the other tokens' logits are -inf, not computed."""
         tensor = ids if isinstance(ids, torch.Tensor) else torch.tensor([list(ids)])
-        wanted = sorted(only) if only is not None else None
+        wanted = None
+        if only is not None:
+            if self._wanted[0] is not only:  # a machine hands back the same set while it may
+                self._wanted = (only, sorted(only))
+            wanted = self._wanted[1]
         if past is None:
             past = LeanLM(self.model)
             return past.feed(tensor, prefix if self.config.attention == "prefix" else 0, wanted).float(), past
@@ -302,10 +310,27 @@ class SimpleTOD:
             tokens.append(token)
             if token in stops:
                 break
+            feed = [token]
             if machine is not None and state is not None:
                 state = machine.advance(state, token)
-            only = _allowed(machine, [state])
-            logits, past = self.step([token], past, only=only)
+                only = _allowed(machine, [state])
+                # Tokens the machine forces (the rest of a name, "=" after a slot) need no scores:
+                # they are fed together, one step for the run (a stop token is still picked).
+                while only is not None and len(only) == 1 and len(tokens) < max_new:
+                    (forced,) = only
+                    if forced in stops:
+                        break
+                    tokens.append(forced)
+                    feed.append(forced)
+                    state = machine.advance(state, forced)
+                    only = _allowed(machine, [state])
+            else:
+                only = None
+            if len(tokens) >= max_new:  # the cache holds all but the last token, as after a stop
+                if len(feed) > 1:
+                    _, past = self.step(feed[:-1], past, only=set())
+                break
+            logits, past = self.step(feed, past, only=only)
         everything = [*cursor.tokens, *tokens]
         return Written(tokens, Cursor(everything, past, len(everything) - 1, cursor.prefix), score)
 
@@ -410,13 +435,18 @@ class SimpleTOD:
         fit_trained(model, tensors, weights)
         if merge and config.init == "minilm":
             merge_adapters(model)
-        return cls(model, config, meta)
+        out = cls(model, config, meta)
+        listed = shortlist.read(weights.parent)
+        out.shortlist = frozenset(listed) if listed is not None else None
+        return out
 
 
 def _allowed(machine: Machine | None, states: Sequence[State | None]) -> set[int] | None:
     """The tokens some row may write next (None: any, or no machine)."""
     if machine is None:
         return None
+    if len(states) == 1:
+        return machine.allowed(states[0]) if states[0] is not None else None
     out: set[int] = set()
     for state in states:
         allowed = machine.allowed(state) if state is not None else None

@@ -178,10 +178,21 @@ def train_simpletod(
     )
     if not spec.dev_dialogues:
         model.save(out)
+    write_shortlist(out, model, train_segments)
     best = SimpleTOD.load(out)
     best.meta["training"] = summary(history, len(features))
     best.save_meta(out)
     return {"history": history, "examples": len(features)}
+
+
+def write_shortlist(directory: Path, model: SimpleTOD, found: Sequence[Segments]) -> int:
+    """The word pieces of the replies in ``found``, which the agent's replies keep to (the output
+    layer scores those alone); returns how many."""
+    from dialog.nlg import shortlist
+
+    ids = shortlist.target_ids(model.tokenizer, (seg.response for seg in found if seg.response))
+    shortlist.write(directory, ids)
+    return len(ids)
 
 
 def synthetic_segments(spec: SimpleTODTrainSpec) -> list[Segments]:

@@ -124,11 +124,15 @@ class LeanLM(LeanDecoder):
         if only is None:
             scores: torch.Tensor = self.head(last)
             return scores
-        index = torch.tensor(only, dtype=torch.long)
         hidden = self.head.transform(last)
         decoder = self.head.decoder
+        cached = getattr(self, "_rows", None)
+        if cached is None or cached[0] is not only:  # the same list object: its rows are gathered
+            index = torch.tensor(only, dtype=torch.long)
+            cached = self._rows = (only, index, decoder.weight[index].T.contiguous(), decoder.bias[index])
+        _, index, weight, bias = cached
         scores = torch.full((last.shape[0], decoder.weight.shape[0]), float("-inf"), dtype=hidden.dtype)
-        scores[:, index] = hidden @ decoder.weight[index].T + decoder.bias[index]
+        scores[:, index] = hidden @ weight + bias
         return scores
 
     def reorder_cache(self, order: torch.Tensor) -> None:

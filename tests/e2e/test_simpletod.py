@@ -181,6 +181,25 @@ def test_action_and_response_machines(tokenizer, vocab) -> None:  # type: ignore
     assert reply.close in reply.banned(state) and reply.close in reply.banned(reply.start())
     with pytest.raises(ValueError):
         reply.run(ids(tokenizer, "how about [city]"))
+    # No three words twice: the loop is cut, words around a placeholder may repeat.
+    looping = ResponseMachine(vocab, ["city", "date", "time"])
+    state = looping.run(ids(tokenizer, "in [city] the city of the city"))
+    assert ids(tokenizer, "of")[0] in looping.banned(state)
+    assert looping.open not in looping.banned(looping.run(ids(tokenizer, "on [city] on [date] and on")))
+    assert looping.run(ids(tokenizer, "in the [city] , in the [date] [time]")).phase == "text"
+    with pytest.raises(ValueError):
+        looping.run(ids(tokenizer, "in the city [city] , in the city"))
+    # With a shortlist, only its words (and the brackets and end when due) may be said.
+    listed = ResponseMachine(vocab, ["city"], ids(tokenizer, "how about a place in the city ,"))
+    allowed = listed.allowed(listed.start())
+    assert allowed is not None and listed.open in allowed and vocab.eos not in allowed
+    assert ids(tokenizer, "place")[0] in allowed and ids(tokenizer, "zebra")[0] not in allowed
+    state = listed.run(ids(tokenizer, "a place in [city]"))
+    assert vocab.eos in (listed.allowed(state) or ()) and listed.open not in (listed.allowed(state) or ())
+    with pytest.raises(ValueError):
+        listed.run(ids(tokenizer, "a zebra in [city]"))
+    state = listed.run(ids(tokenizer, "a place in the city , place in"))
+    assert ids(tokenizer, "the")[0] not in (listed.allowed(state) or ())  # nor three words twice
 
 
 def test_the_action_machine_follows_the_active_intent(tokenizer, vocab) -> None:  # type: ignore[no-untyped-def]
@@ -199,6 +218,12 @@ def test_the_action_machine_follows_the_active_intent(tokenizer, vocab) -> None:
         booking.run(ids(tokenizer, "request"))
     with pytest.raises(ValueError):
         booking.run(ids(tokenizer, "confirm cuisine"))
+    # A booking with a required slot still unsaid is not confirmed yet: the slot is asked for.
+    told = {s: ("x",) for s in BOOKING if s != "time"}  # time is required, party_size optional
+    partial = ActionMachine(vocab, SERVICE, FrameState("BookTable", (), told))
+    assert partial.run(ids(tokenizer, f"request time {RESPONSE}")).phase == "end"
+    with pytest.raises(ValueError):
+        partial.run(ids(tokenizer, "confirm date"))
     # Without a frame (or with no intent yet) every slot of the service may be named.
     assert ActionMachine(vocab, SERVICE).run(ids(tokenizer, f"request time {RESPONSE}")).phase == "end"
     unknown = ActionMachine(vocab, SERVICE, FrameState())
@@ -297,6 +322,35 @@ def test_decoding_options_and_the_cache(tiny_model, showcase) -> None:  # type: 
     assert runs[0].tokens == runs[1].tokens
     machine = BeliefMachine(vocab, ctx.machine_values, None)
     machine.run(runs[0].tokens[:-1] if runs[0].tokens[-1] in stops else runs[0].tokens)
+
+
+def test_forced_tokens_fed_together_write_what_one_at_a_time_would(tiny_model, showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.e2e.track import context
+
+    vocab = Vocabulary(tiny_model.tokenizer, list(showcase.values()))
+    ctx = context(tiny_model, vocab, "", "italian food in porto", {})
+    stops = {vocab.marker[DB]}
+    for max_new in (40, 9):  # to the stop, and cut inside a name
+        machine = BeliefMachine(vocab, ctx.machine_values, None)
+        written = tiny_model.write(Cursor(ctx.ids), stops, machine, max_new=max_new)
+        # The reference: every token scored and fed on its own.
+        state, tokens = machine.start(), []
+        with torch.inference_mode():
+            logits, past = tiny_model.step(ctx.ids, None, len(ctx.ids))
+            while len(tokens) < max_new:
+                token = int(machine.mask(state, logits[0]).argmax())
+                tokens.append(token)
+                if token in stops:
+                    break
+                state = machine.advance(state, token)
+                logits, past = tiny_model.step([token], past)
+        assert written.tokens == tokens
+        forced = sum(1 for i in range(len(tokens)) if len(machine.allowed(machine.run(tokens[:i])) or ()) == 1)
+        assert forced >= 3  # the run had names to finish
+        # The cache holds every token but the last, so writing on continues as from scratch.
+        more = tiny_model.write(written.cursor, {vocab.eos}, max_new=4)
+        again = tiny_model.write(Cursor(written.cursor.tokens), {vocab.eos}, max_new=4)
+        assert more.tokens == again.tokens
 
 
 def test_prefix_attention_reads_the_context_both_ways_and_decodes_with_the_cache() -> None:
