@@ -345,7 +345,9 @@ def test_forced_tokens_fed_together_write_what_one_at_a_time_would(tiny_model, s
                 state = machine.advance(state, token)
                 logits, past = tiny_model.step([token], past)
         assert written.tokens == tokens
-        forced = sum(1 for i in range(len(tokens)) if len(machine.allowed(machine.run(tokens[:i])) or ()) == 1)
+        forced = sum(
+            1 for i in range(len(tokens)) if len(machine.allowed(machine.run(tokens[:i])) or ()) == 1
+        )
         assert forced >= 3  # the run had names to finish
         # The cache holds every token but the last, so writing on continues as from scratch.
         more = tiny_model.write(written.cursor, {vocab.eos}, max_new=4)
