@@ -424,8 +424,11 @@ class SimpleTOD:
         write_meta(directory, KIND, FORMAT_VERSION, self.config.to_dict(), self.meta)
 
     @classmethod
-    def load(cls, path: str | Path, merge: bool = True) -> SimpleTOD:
-        """A saved model; ``merge=False`` keeps the adapters apart, to train further."""
+    def load(cls, path: str | Path, merge: bool = True, int8: bool | None = None) -> SimpleTOD:
+        """A saved model; ``merge=False`` keeps the adapters apart, to train further. For inference,
+        ``int8`` (dynamic quantization of the layers' linear maps, weights per output channel)
+        defaults to the model's meta (``inference.int8``, chosen on measured accuracy), and the
+        replies keep to the model's ``shortlist.json`` when it has one."""
         meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train simpletod")
         try:
             config = SimpleTODConfig(**meta["config"])
@@ -435,6 +438,13 @@ class SimpleTOD:
         fit_trained(model, tensors, weights)
         if merge and config.init == "minilm":
             merge_adapters(model)
+        int8 = meta.get("inference", {}).get("int8", False) if int8 is None else int8
+        if merge and int8:
+            from dialog.encoder import quantize
+
+            model.eval()
+            base: Any = model.bert  # the output layer stays float: its rows are scored a few at a time
+            base.encoder = quantize(base.encoder)
         out = cls(model, config, meta)
         listed = shortlist.read(weights.parent)
         out.shortlist = frozenset(listed) if listed is not None else None

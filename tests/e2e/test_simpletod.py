@@ -427,6 +427,29 @@ def test_int8_weights_load_back_close_and_smaller(tiny_model, tmp_path) -> None:
             assert (loaded[name] - param).abs().max() <= 0.01 * param.abs().max() + 1e-3, name
 
 
+def test_int8_inference_quantizes_the_layers_and_writes_the_same_belief(
+    tiny_model, showcase, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from dialog.artifacts import update_meta
+    from dialog.e2e.track import context, write_belief
+
+    tiny_model.save(tmp_path)
+    vocab = Vocabulary(tiny_model.tokenizer, list(showcase.values()))
+    beliefs = []
+    for int8 in (False, True):
+        model = SimpleTOD.load(tmp_path, int8=int8)
+        kinds = {type(m).__module__ for m in model.model.bert.encoder.modules()}
+        assert any("quantized" in k for k in kinds) == int8
+        ctx = context(model, vocab, "", "italian food in porto", {})
+        beliefs.append(write_belief(model, vocab, ctx).frames)
+    assert beliefs[0] == beliefs[1] and beliefs[0]
+    update_meta(tmp_path, {"inference": {"int8": True}})  # the default follows the meta
+    assert any("quantized" in type(m).__module__ for m in SimpleTOD.load(tmp_path).model.modules())
+    assert not any(
+        "quantized" in type(m).__module__ for m in SimpleTOD.load(tmp_path, merge=False).model.modules()
+    )
+
+
 COMMITTED = pytest.mark.skipif(
     not (Path(__file__).resolve().parents[2] / "data" / "models" / "simpletod" / "meta.json").is_file(),
     reason="no committed SimpleTOD model",
