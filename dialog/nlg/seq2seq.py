@@ -148,9 +148,11 @@ def slot_errors(text: str, expected: Sequence[str], words: Sequence[str] = ()) -
 
 
 def tidy(text: str) -> str:
-    """WordPiece's decoding spaces, undone: ``[ restaurant _ name ]``, ``7 : 30``, ``$ 30``."""
+    """WordPiece's decoding spaces, undone: ``[ restaurant _ name ]``, ``7 : 30``, ``2026 - 12 - 01``,
+    ``120. 5``, ``$ 30``."""
     text = re.sub(r"\[ ([a-z0-9_ ]+?) \]", lambda m: "[" + m.group(1).replace(" ", "") + "]", text)
-    text = re.sub(r"(\d) : (\d)", r"\1:\2", text)
+    text = re.sub(r"(?<=\d) ([:/-]) (?=\d)", r"\1", text)
+    text = re.sub(r"(?<=\d)\. (?=\d)", ".", text)
     text = re.sub(r" ([:;]) ", r"\1 ", text)  # "details : the" → "details: the"
     return re.sub(r"([$#]) (\d)", r"\1\2", text)
 

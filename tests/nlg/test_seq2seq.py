@@ -49,6 +49,10 @@ def test_values_become_placeholders_and_come_back() -> None:
         "How about Il Forno in Porto? It has wifi."
     )
     assert tidy("at [ restaurant _ name ] at 7 : 30 for $ 30") == "at [restaurant_name] at 7:30 for $30"
+    assert (
+        tidy("on 2026 - 12 - 01 , 120. 5 euros , match : 1. five")
+        == "on 2026-12-01 , 120.5 euros , match: 1. five"
+    )
 
 
 @pytest.mark.parametrize(
