@@ -177,7 +177,6 @@ class SimpleTOD:
         self.ids = {m: self.tokenizer.convert_tokens_to_ids(m) for m in MARKERS}
         self._biases: dict[tuple[tuple[str, float], ...], list[tuple[int, float]]] = {}
         self._services: tuple[str, list[int]] = ("", [])  # the last services' text and its ids
-        self._wanted: tuple[Any, list[int]] = (None, [])  # the last allowed set and its sorted ids
         #: The word pieces its training replies used (``shortlist.json``; None: every piece).
         self.shortlist: frozenset[int] | None = None
 
@@ -259,15 +258,10 @@ class SimpleTOD:
         ``past``) the first ``prefix`` tokens see each other both ways when the model reads so. With
         ``only`` (what a machine allows next), the other tokens' logits are -inf, not computed."""
         tensor = ids if isinstance(ids, torch.Tensor) else torch.tensor([list(ids)])
-        wanted = None
-        if only is not None:
-            if self._wanted[0] is not only:  # a machine hands back the same set while it may
-                self._wanted = (only, sorted(only))
-            wanted = self._wanted[1]
         if past is None:
             past = LeanLM(self.model)
-            return past.feed(tensor, prefix if self.config.attention == "prefix" else 0, wanted).float(), past
-        return past.feed(tensor, only=wanted).float(), past
+            return past.feed(tensor, prefix if self.config.attention == "prefix" else 0, only).float(), past
+        return past.feed(tensor, only=only).float(), past
 
     def write(
         self,

@@ -11,6 +11,7 @@ replies). Evaluation mode only: there is no dropout.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import torch
@@ -100,7 +101,11 @@ class LeanLM(LeanDecoder):
     number of tokens at a time: the first feed may be a prefix whose tokens see each other both ways
     (``prefix``), the later tokens see everything before them."""
 
-    def feed(self, tokens: torch.Tensor, prefix: int = 0, only: list[int] | None = None) -> torch.Tensor:
+    _rows: tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # ``only``'s, last gathered
+
+    def feed(
+        self, tokens: torch.Tensor, prefix: int = 0, only: AbstractSet[int] | None = None
+    ) -> torch.Tensor:
         """The scores (rows, vocabulary) of the token after ``tokens`` (rows, n); with ``only``, just
         those tokens' (the rest -inf): the output layer is half a step's arithmetic, and a machine
         that allows a few tokens needs no more."""
@@ -126,11 +131,10 @@ class LeanLM(LeanDecoder):
             return scores
         hidden = self.head.transform(last)
         decoder = self.head.decoder
-        cached = getattr(self, "_rows", None)
-        if cached is None or cached[0] is not only:  # the same list object: its rows are gathered
-            index = torch.tensor(only, dtype=torch.long)
-            cached = self._rows = (only, index, decoder.weight[index].T.contiguous(), decoder.bias[index])
-        _, index, weight, bias = cached
+        if self._rows is None or self._rows[0] is not only:  # a new set (a machine reuses one while it may)
+            index = torch.tensor(sorted(only), dtype=torch.long)
+            self._rows = (only, index, decoder.weight[index].T.contiguous(), decoder.bias[index])
+        _, index, weight, bias = self._rows
         scores = torch.full((last.shape[0], decoder.weight.shape[0]), float("-inf"), dtype=hidden.dtype)
         scores[:, index] = hidden @ weight + bias
         return scores
