@@ -475,6 +475,9 @@ def eval_dst_command(
         bool,
         typer.Option("--constrain/--no-constrain", help="simpletod: schema-constrained decoding."),
     ] = True,
+    beams: Annotated[
+        int, typer.Option("--beams", min=1, help="simpletod: beam search over the belief (1: greedy).")
+    ] = 1,
     score_dir: Annotated[
         Path | None,
         typer.Option("--score", help="Score predictions already written (SGD JSON) instead of tracking."),
@@ -497,13 +500,18 @@ def eval_dst_command(
 
         if sgd_x is not None or quantized:
             raise TodError("--sgd-x and --int8 apply to the BERT tracker, not to simpletod")
+        from dialog.types import GenerationSettings
+
         lm = SimpleTOD.load(model)
+        settings = GenerationSettings(num_beams=beams)
         metrics = evaluate_simpletod_dst(
-            lm, data_dir, split, limit, predictions_out, _progress(quiet), constrain, sample
+            lm, data_dir, split, limit, predictions_out, _progress(quiet), constrain, sample, settings
         )
     else:
         from dialog.dst.bert import BertDST
 
+        if beams != 1:
+            raise TodError("--beams applies to simpletod, not to the BERT tracker")
         dst = BertDST.load(model, quantized=quantized)
         metrics = evaluate_dst(dst, data_dir, split, limit, predictions_out, _progress(quiet), sgd_x, sample)
         if record:

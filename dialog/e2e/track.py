@@ -158,6 +158,7 @@ def track(
     schemas: Sequence[Schema],
     constrain: bool = True,
     progress: bool = False,
+    settings: GenerationSettings | None = None,
 ) -> Tracked:
     """Each dialogue with SimpleTOD's states in its user frames, turn after turn from its own beliefs
     (the services of each user turn are given, as in the SGD evaluation)."""
@@ -178,7 +179,7 @@ def track(
                 continue
             services = [f.service for f in turn.frames if f.service in vocab.schemas]
             ctx = context(model, vocab, system, turn.utterance, previous, turns, known)
-            belief = write_belief(model, vocab, ctx, services, constrain)
+            belief = write_belief(model, vocab, ctx, services, constrain, settings)
             out.turns += 1
             out.ms.append(belief.ms)
             if belief.invalid:
@@ -205,15 +206,17 @@ def evaluate_simpletod_dst(
     progress: bool = False,
     constrain: bool = True,
     sample: int | None = None,
+    settings: GenerationSettings | None = None,
 ) -> dict[str, Any]:
-    """The official SGD metrics of SimpleTOD's beliefs, and how many written items were invalid."""
+    """The official SGD metrics of SimpleTOD's beliefs (written with ``settings``, greedy when None),
+    and how many written items were invalid."""
     import numpy as np
 
     from dialog.dst.train import reference
     from dialog.eval.dst import flat_report, score, write_predictions
 
     dialogues, schemas, seen = reference(data_dir, split, limit, sample=sample)
-    tracked = track(model, dialogues, schemas, constrain, progress)
+    tracked = track(model, dialogues, schemas, constrain, progress, settings)
     hypotheses = [d.to_sgd() for d in tracked.dialogues]
     if predictions_out is not None:
         write_predictions(hypotheses, predictions_out)
@@ -222,6 +225,7 @@ def evaluate_simpletod_dst(
     report.update(
         n_dialogues=len(dialogues),
         constrained=constrain,
+        beams=settings.num_beams if settings else 1,
         invalid_items=tracked.invalid,
         invalid_per_turn=round(tracked.invalid / max(1, tracked.turns), 4),
         invalid_examples=tracked.examples,

@@ -413,7 +413,13 @@ def test_eval_dst_tracks_only_the_sample_asked(tiny_model, data_dir, tmp_path) -
     result = tod(*args, "--data-dir", str(data_dir), "--quiet")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["n_dialogues"] == 2 and report["invalid_items"] == 0
+    assert report["n_dialogues"] == 2 and report["invalid_items"] == 0 and report["beams"] == 1
+    beamed = tod(*args, "--beams", "2", "--data-dir", str(data_dir), "--quiet")
+    assert beamed.returncode == 0, beamed.stderr
+    report = json.loads(out.read_text())
+    assert report["beams"] == 2 and report["n_frames"] > 0 and report["invalid_items"] == 0
+    refused = tod("eval", "dst", "--model", "dst-bert", "--beams", "2", "--json", str(out), "--quiet")
+    assert refused.returncode != 0 and "--beams applies to simpletod" in refused.stderr
 
 
 def test_int8_weights_load_back_close_and_smaller(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
