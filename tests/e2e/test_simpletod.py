@@ -564,3 +564,27 @@ def test_a_copied_value_does_not_end_with_a_comma(tokenizer, vocab) -> None:  # 
     assert values.walk(ids(tokenizer, "porto")).terminal
     assert not values.walk(ids(tokenizer, "porto,")).terminal
     assert values.walk(ids(tokenizer, "porto, please")).terminal  # inside a value it may stay
+
+
+def test_average_script_writes_the_mean_of_two_models(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    tiny_model.save(tmp_path / "a")
+    first = dict(tiny_model.model.named_parameters())
+    other = SimpleTOD.load(tmp_path / "a")  # a copy, so that the shared fixture stays as it is
+    with torch.no_grad():
+        for param in other.model.parameters():
+            param.add_(0.5)
+    other.save(tmp_path / "b")
+    script = Path(__file__).resolve().parents[2] / "bench" / "simpletod_average.py"
+    run = [sys.executable, str(script), "--models", str(tmp_path / "a"), str(tmp_path / "b")]
+    done = subprocess.run([*run, "--out", str(tmp_path / "mean")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    mean = dict(SimpleTOD.load(tmp_path / "mean").model.named_parameters())
+    for name, param in first.items():
+        if param.requires_grad:
+            expected = param + 0.25
+            assert (mean[name] - expected).abs().max() <= 0.01 * expected.abs().max() + 1e-3, name
+    alone = subprocess.run([*run[:-1], "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert alone.returncode != 0 and "two or more models" in alone.stderr
