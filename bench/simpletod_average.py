@@ -8,7 +8,6 @@ meta.json and shortlist go along. Measure it before committing it.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
@@ -41,7 +40,6 @@ def main() -> None:
     shortlist = Path(args.models[0]) / "shortlist.json"
     if shortlist.exists():
         shutil.copy(shortlist, args.out / "shortlist.json")
-    (args.out / "averaged.json").write_text(json.dumps({"models": args.models}, indent=2) + "\n")
     print(f"wrote {args.out}: the mean of {len(models)} models")
 
 

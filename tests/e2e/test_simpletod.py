@@ -3,6 +3,8 @@ decoding options, a few training steps that learn a tiny set, and the committed 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -567,9 +569,6 @@ def test_a_copied_value_does_not_end_with_a_comma(tokenizer, vocab) -> None:  # 
 
 
 def test_average_script_writes_the_mean_of_two_models(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import subprocess
-    import sys
-
     tiny_model.save(tmp_path / "a")
     first = dict(tiny_model.model.named_parameters())
     other = SimpleTOD.load(tmp_path / "a")  # a copy, so that the shared fixture stays as it is
