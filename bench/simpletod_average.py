@@ -1,6 +1,6 @@
 """Average the weights of SimpleTOD models fine-tuned from one another (a "model soup": Wortsman et
 al., 2022) and save the mean int8-stored, as bench/simpletod_int8.py does. The first model's
-meta.json and shortlist go along. Measure it before committing it.
+meta.json and side files (shortlist, history, trained services) go along. Measure it before committing it.
 
     python bench/simpletod_average.py --models data/models/simpletod /tmp/st/sgd3 --out /tmp/st/soup
 """
@@ -8,12 +8,11 @@ meta.json and shortlist go along. Measure it before committing it.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import torch
 
-from dialog.e2e.simpletod import SimpleTOD
+from dialog.e2e.simpletod import SimpleTOD, copy_side_files
 
 
 def main() -> None:
@@ -37,9 +36,7 @@ def main() -> None:
     first.model.load_state_dict(mean)
     first.meta["weights"] = "int8 rows, fp16 scales; the mean of " + ", ".join(map(str, args.models))
     first.save(args.out, int8=True)
-    shortlist = Path(args.models[0]) / "shortlist.json"
-    if shortlist.exists():
-        shutil.copy(shortlist, args.out / "shortlist.json")
+    copy_side_files(args.models[0], args.out)
     print(f"wrote {args.out}: the mean of {len(models)} models")
 
 

@@ -1,5 +1,6 @@
 """Save a SimpleTOD model with its large matrices as int8 rows (one fp16 scale per row): half the
-file, the weights restored to floats on loading. Measure it before committing it.
+file, the weights restored to floats on loading; its side files (shortlist, history, trained services)
+go along. Measure it before committing it.
 
     python bench/simpletod_int8.py --model /tmp/st/r2 --out data/models/simpletod
 """
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from dialog.e2e.simpletod import SimpleTOD
+from dialog.e2e.simpletod import SimpleTOD, copy_side_files
 
 
 def main() -> None:
@@ -23,6 +24,7 @@ def main() -> None:
     before = {k: v.detach().clone() for k, v in model.model.named_parameters() if v.requires_grad}
     model.meta["weights"] = "int8 rows, fp16 scales (bench/simpletod_int8.py)"
     model.save(args.out, int8=True)
+    copy_side_files(args.model, args.out)
     after = dict(SimpleTOD.load(args.out).model.named_parameters())
     worst = max(float((after[k] - v).abs().max() / v.abs().max().clamp_min(1e-12)) for k, v in before.items())
     size = (args.out / "weights.safetensors").stat().st_size / 2**20

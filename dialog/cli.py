@@ -478,6 +478,13 @@ def eval_dst_command(
     beams: Annotated[
         int, typer.Option("--beams", min=1, help="simpletod: beam search over the belief (1: greedy).")
     ] = 1,
+    aligned: Annotated[
+        bool,
+        typer.Option(
+            "--align/--no-align",
+            help="simpletod: read new services' slots under the trained names they match (dialog.e2e.align).",
+        ),
+    ] = True,
     score_dir: Annotated[
         Path | None,
         typer.Option("--score", help="Score predictions already written (SGD JSON) instead of tracking."),
@@ -505,7 +512,16 @@ def eval_dst_command(
         lm = SimpleTOD.load(model)
         settings = GenerationSettings(num_beams=beams)
         metrics = evaluate_simpletod_dst(
-            lm, data_dir, split, limit, predictions_out, _progress(quiet), constrain, sample, settings
+            lm,
+            data_dir,
+            split,
+            limit,
+            predictions_out,
+            _progress(quiet),
+            constrain,
+            sample,
+            settings,
+            trained=lm.trained if aligned else (),
         )
     else:
         from dialog.dst.bert import BertDST

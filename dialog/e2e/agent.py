@@ -10,12 +10,14 @@ or invented). Each step runs under the schema's finite-state machine unless ``co
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from dialog.agent import MAX_INPUT_CHARS, _frames
 from dialog.backend import Backend
+from dialog.e2e.align import Alignment, align
 from dialog.e2e.constrain import ActionMachine, ResponseMachine, Vocabulary
 from dialog.e2e.format import ACTIONS, DB, RESPONSE, db_text, parse_actions, schema_text, split_target
 from dialog.e2e.simpletod import Cursor, SimpleTOD
@@ -57,14 +59,23 @@ class SimpleTODAgent:
         schemas: Sequence[Schema],
         backends: Mapping[str, Backend],
         constrain: bool = True,
+        aligned: bool = True,
     ) -> None:
         self.model = model
         self.schemas = {s.service: s for s in schemas}
-        self.vocab = Vocabulary(model.tokenizer, schemas)
+        # The model reads and writes a new service's slots under the trained names they match; the
+        # belief and actions are read back under the schema's own names (dialog.e2e.align).
+        self.alignment = align(schemas, model.trained) if aligned else Alignment()
+        seen = [self.alignment.schema(s) for s in schemas]
+        self.seen = {s.service: s for s in seen}
+        self.vocab = Vocabulary(model.tokenizer, seen)
         self.lookup = BackendLookup(schemas, backends)
         self.template = TemplateNLG(schemas)
         self.constrain = constrain
-        self.services = schema_text(schemas)
+        self.services = schema_text(seen)
+        # Slot names with an underscore, in either naming: never words of a reply.
+        names = {n.lower() for schema in (*schemas, *seen) for n in schema.slot_names}
+        self._slot_names = {n for n in names if "_" in n}
         # The reply's words: those of the training replies, and of these schemas (their names,
         # descriptions, values and templates; a schema's own words may be said), when listed.
         self.words: frozenset[int] | None = None
@@ -81,12 +92,16 @@ class SimpleTODAgent:
         trace: list[StageTrace] = []
         system = next((t.utterance for t in reversed(state.history) if t.speaker is Speaker.SYSTEM), "")
         last_user = next((t for t in reversed(state.history) if t.speaker is Speaker.USER), None)
-        previous = {f.service: state.frame(f.service) for f in (last_user.frames if last_user else ())}
-        ctx = context(self.model, self.vocab, system, text, previous, state.history, self.services)
+        al = self.alignment
+        services = [f.service for f in (last_user.frames if last_user else ())]
+        previous = {s: al.state(s, state.frame(s)) for s in services}
+        history = al.turns(state.history) if al else state.history
+        ctx = context(self.model, self.vocab, system, text, previous, history, self.services)
         belief = write_belief(self.model, self.vocab, ctx, None, self.constrain)
-        trace.append(StageTrace("belief", "simpletod", belief.frames, belief.ms))
+        frames = {svc: al.state(svc, frame, back=True) for svc, frame in belief.frames.items()}
+        trace.append(StageTrace("belief", "simpletod", frames, belief.ms))
 
-        for svc, frame in belief.frames.items():
+        for svc, frame in frames.items():
             state = state.with_frame(svc, _merge(state.frame(svc), frame))
         service = state.active_service
         user_acts = tuple(DialogueAct(kind, service=service) for kind in belief.user_acts)
@@ -102,13 +117,14 @@ class SimpleTODAgent:
             tokens = [*tokens[:-1], self.vocab.marker[DB]]
         tokens = [*tokens, *self.vocab.ids(db), self.vocab.marker[ACTIONS]]
         cursor = replace(belief.cursor, tokens=tokens)
-        now = state.frame(service) if service else None
+        now = al.state(service, state.frame(service)) if service else None
         machine = ActionMachine(self.vocab, service, now) if self.constrain else None
         written = self.model.write(cursor, {self.vocab.marker[RESPONSE], self.vocab.eos}, machine, max_new=60)
         raw = split_target(self.model.decode_text(written.tokens))["user_acts"]
         schema = self.schemas.get(service or "")
-        items, invalid = parse_actions(raw, schema)
-        acts, dropped = self._fill(items, schema, state)
+        items, invalid = parse_actions(raw, self.seen.get(service or ""))
+        own = [(act, al.from_model(service or "", slot) if slot else slot, i) for act, slot, i in items]
+        acts, dropped = self._fill(own, schema, state)
         ms = (time.perf_counter() - start) * 1000
         trace[0] = replace(trace[0], config={"invalid": belief.invalid})
         config = {"invalid": invalid, "written": raw, "dropped": dropped}
@@ -132,7 +148,7 @@ class SimpleTODAgent:
         settings: GenerationSettings | None,
     ) -> tuple[str, bool]:
         """The model's reply, filled in; the template's when a placeholder would be missing or invented."""
-        _, values = delexicalise(acts)
+        _, values = delexicalise([self.alignment.act(a) for a in acts])
         due = list(values)
         tokens = cursor.tokens
         if tokens[-1] != self.vocab.marker[RESPONSE]:
@@ -144,7 +160,16 @@ class SimpleTODAgent:
         text = tidy(self.model.decode_text(written.tokens))
         missing, redundant = slot_errors(text, due)
         literal = [v for a in acts if len(a.values) > 1 for v in a.values]
-        if missing or redundant or not text.strip() or any(v.lower() not in text.lower() for v in literal):
+        # A slot's name said as a word ("at the restaurant_name"): the model lost its way.
+        words_said = set(re.findall(r"\w+", re.sub(r"\[[^\]]*\]", " ", text.lower())))
+        spelled = self._slot_names & words_said
+        if (
+            missing
+            or redundant
+            or spelled
+            or not text.strip()
+            or any(v.lower() not in text.lower() for v in literal)
+        ):
             return self.template.generate(acts, state), True
         return lexicalise(text, values), False
 

@@ -179,6 +179,8 @@ class SimpleTOD:
         self._services: tuple[str, list[int]] = ("", [])  # the last services' text and its ids
         #: The word pieces its training replies used (``shortlist.json``; None: every piece).
         self.shortlist: frozenset[int] | None = None
+        #: The services it was trained on (``trained_schemas.json``), for aligning new services' slots.
+        self.trained: list[Any] = []
 
     @classmethod
     def from_config(cls, config: SimpleTODConfig) -> SimpleTOD:
@@ -422,7 +424,10 @@ class SimpleTOD:
         """A saved model; ``merge=False`` keeps the adapters apart, to train further. For inference,
         ``int8`` (dynamic quantization of the layers' linear maps, weights per output channel)
         defaults to the model's meta (``inference.int8``, chosen on measured accuracy), and the
-        replies keep to the model's ``shortlist.json`` when it has one."""
+        replies keep to the model's ``shortlist.json`` when it has one; ``trained_schemas.json`` names
+        the services it was trained on (``dialog.e2e.align``)."""
+        from dialog.e2e import align
+
         meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train simpletod")
         try:
             config = SimpleTODConfig(**meta["config"])
@@ -442,7 +447,25 @@ class SimpleTOD:
         out = cls(model, config, meta)
         listed = shortlist.read(weights.parent)
         out.shortlist = frozenset(listed) if listed is not None else None
+        out.trained = align.load_trained(weights.parent)
         return out
+
+
+#: Files kept beside a model's weights: the replies' word pieces, the training history, the services
+#: it was trained on.
+SIDE_FILES = ("shortlist.json", "history.json", "trained_schemas.json")
+
+
+def copy_side_files(source: str | Path, target: Path) -> list[str]:
+    """Copy a saved model's side files (those it has) to ``target``, e.g. after storing it as int8."""
+    import shutil
+
+    copied = []
+    for name in SIDE_FILES:
+        if (Path(source) / name).is_file():
+            shutil.copy(Path(source) / name, target / name)
+            copied.append(name)
+    return copied
 
 
 def _allowed(machine: Machine | None, states: Sequence[State | None]) -> set[int] | None:

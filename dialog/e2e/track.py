@@ -207,17 +207,28 @@ def evaluate_simpletod_dst(
     constrain: bool = True,
     sample: int | None = None,
     settings: GenerationSettings | None = None,
+    trained: Sequence[Schema] = (),
 ) -> dict[str, Any]:
     """The official SGD metrics of SimpleTOD's beliefs (written with ``settings``, greedy when None),
-    and how many written items were invalid."""
+    and how many written items were invalid; with ``trained`` (the services the model was trained on),
+    the slots of the other services are aligned with trained names first (``dialog.e2e.align``)."""
     import numpy as np
 
     from dialog.dst.train import reference
+    from dialog.e2e.align import align
     from dialog.eval.dst import flat_report, score, write_predictions
 
     dialogues, schemas, seen = reference(data_dir, split, limit, sample=sample)
-    tracked = track(model, dialogues, schemas, constrain, progress, settings)
-    hypotheses = [d.to_sgd() for d in tracked.dialogues]
+    alignment = align(schemas, trained)
+    tracked = track(
+        model,
+        [alignment.dialogue(d) for d in dialogues],
+        [alignment.schema(s) for s in schemas],
+        constrain,
+        progress,
+        settings,
+    )
+    hypotheses = [alignment.dialogue(d, back=True).to_sgd() for d in tracked.dialogues]
     if predictions_out is not None:
         write_predictions(hypotheses, predictions_out)
     by_name: Mapping[str, Schema] = {s.service: s for s in schemas}
@@ -226,6 +237,7 @@ def evaluate_simpletod_dst(
         n_dialogues=len(dialogues),
         constrained=constrain,
         beams=settings.num_beams if settings else 1,
+        aligned=alignment.describe(),
         invalid_items=tracked.invalid,
         invalid_per_turn=round(tracked.invalid / max(1, tracked.turns), 4),
         invalid_examples=tracked.examples,

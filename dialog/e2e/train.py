@@ -124,7 +124,9 @@ def train_simpletod(
     spec: SimpleTODTrainSpec, out: Path, data_dir: str | None, progress: bool = True
 ) -> dict[str, Any]:
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
+    from dialog.e2e.align import save_trained
     from dialog.e2e.track import evaluate_simpletod_dst
+    from dialog.schema import expand_paths, load_schemas
     from dialog.train.loop import TrainConfig, summary, train
 
     rng = random.Random(spec.seed)
@@ -148,9 +150,11 @@ def train_simpletod(
     )
     if spec.train_turns and len(train_segments) > spec.train_turns:
         train_segments = rng.sample(train_segments, spec.train_turns)
+    trained = {s.service: s for s in [*model.trained, *schemas]}  # and those it was resumed from
     if spec.synthetic_schemas and spec.synthetic_per_schema:
         train_segments += synthetic_segments(spec)
         rng.shuffle(train_segments)
+        trained.update((s.service, s) for s in load_schemas(expand_paths(spec.synthetic_schemas)))
     features = model.encode(train_segments)
 
     def evaluate() -> dict[str, float]:
@@ -179,6 +183,7 @@ def train_simpletod(
     if not spec.dev_dialogues:
         model.save(out)
     write_shortlist(out, model, train_segments)
+    save_trained(trained.values(), out)  # the services a new one is aligned with (dialog.e2e.align)
     best = SimpleTOD.load(out)
     best.meta["training"] = summary(history, len(features))
     best.save_meta(out)

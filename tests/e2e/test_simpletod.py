@@ -420,6 +420,16 @@ def test_eval_dst_tracks_only_the_sample_asked(tiny_model, data_dir, tmp_path) -
     assert beamed.returncode == 0, beamed.stderr
     report = json.loads(out.read_text())
     assert report["beams"] == 2 and report["n_frames"] > 0 and report["invalid_items"] == 0
+    from dialog.data.sgd import read_sgd_schemas
+    from dialog.e2e.align import save_trained
+
+    save_trained(read_sgd_schemas(data_dir, "train"), tmp_path / "tiny")  # new services are now aligned
+    aligned = tod(*args, "--data-dir", str(data_dir), "--quiet")
+    assert aligned.returncode == 0, aligned.stderr
+    report = json.loads(out.read_text())
+    assert report["aligned"]["Restaurants_2"]["with"] == "Restaurants_1" and report["n_frames"] > 0
+    assert tod(*args, "--no-align", "--data-dir", str(data_dir), "--quiet").returncode == 0
+    assert json.loads(out.read_text())["aligned"] == {}
     refused = tod("eval", "dst", "--model", "dst-bert", "--beams", "2", "--json", str(out), "--quiet")
     assert refused.returncode != 0 and "--beams applies to simpletod" in refused.stderr
 
@@ -576,10 +586,12 @@ def test_average_script_writes_the_mean_of_two_models(tiny_model, tmp_path) -> N
         for param in other.model.parameters():
             param.add_(0.5)
     other.save(tmp_path / "b")
+    (tmp_path / "a" / "trained_schemas.json").write_text("[]\n")  # a side file, which goes along
     script = Path(__file__).resolve().parents[2] / "bench" / "simpletod_average.py"
     run = [sys.executable, str(script), "--models", str(tmp_path / "a"), str(tmp_path / "b")]
     done = subprocess.run([*run, "--out", str(tmp_path / "mean")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "mean" / "trained_schemas.json").read_text() == "[]\n"
     mean = dict(SimpleTOD.load(tmp_path / "mean").model.named_parameters())
     for name, param in first.items():
         if param.requires_grad:
