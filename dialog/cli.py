@@ -505,8 +505,8 @@ def eval_dst_command(
         from dialog.e2e.simpletod import SimpleTOD
         from dialog.e2e.track import evaluate_simpletod_dst
 
-        if sgd_x is not None or quantized:
-            raise TodError("--sgd-x and --int8 apply to the BERT tracker, not to simpletod")
+        if quantized:
+            raise TodError("--int8 applies to the BERT tracker, not to simpletod")
         from dialog.types import GenerationSettings
 
         lm = SimpleTOD.load(model)
@@ -522,6 +522,7 @@ def eval_dst_command(
             sample,
             settings,
             trained=lm.trained if aligned else (),
+            variant=sgd_x,
         )
     else:
         from dialog.dst.bert import BertDST

@@ -208,17 +208,19 @@ def evaluate_simpletod_dst(
     sample: int | None = None,
     settings: GenerationSettings | None = None,
     trained: Sequence[Schema] = (),
+    variant: int | None = None,
 ) -> dict[str, Any]:
     """The official SGD metrics of SimpleTOD's beliefs (written with ``settings``, greedy when None),
     and how many written items were invalid; with ``trained`` (the services the model was trained on),
-    the slots of the other services are aligned with trained names first (``dialog.e2e.align``)."""
+    the slots of the other services are aligned with trained names first (``dialog.e2e.align``); with
+    ``variant``, the schemas and dialogues are in SGD-X rewording 1..5."""
     import numpy as np
 
     from dialog.dst.train import reference
     from dialog.e2e.align import align
     from dialog.eval.dst import flat_report, score, write_predictions
 
-    dialogues, schemas, seen = reference(data_dir, split, limit, sample=sample)
+    dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
     alignment = align(schemas, trained)
     tracked = track(
         model,

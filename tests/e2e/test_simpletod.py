@@ -430,6 +430,11 @@ def test_eval_dst_tracks_only_the_sample_asked(tiny_model, data_dir, tmp_path) -
     assert report["aligned"]["Restaurants_2"]["with"] == "Restaurants_1" and report["n_frames"] > 0
     assert tod(*args, "--no-align", "--data-dir", str(data_dir), "--quiet").returncode == 0
     assert json.loads(out.read_text())["aligned"] == {}
+    reworded = tod(*args, "--sgd-x", "5", "--data-dir", str(data_dir), "--quiet")  # every name new
+    assert reworded.returncode == 0, reworded.stderr
+    report = json.loads(out.read_text())
+    assert report["sgd_x"] == 5 and report["n_dialogues"] == 2
+    assert "Restaurants_1" in {a["with"] for a in report["aligned"].values()}
     refused = tod("eval", "dst", "--model", "dst-bert", "--beams", "2", "--json", str(out), "--quiet")
     assert refused.returncode != 0 and "--beams applies to simpletod" in refused.stderr
 
