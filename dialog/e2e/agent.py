@@ -123,7 +123,11 @@ class SimpleTODAgent:
         raw = split_target(self.model.decode_text(written.tokens))["user_acts"]
         schema = self.schemas.get(service or "")
         items, invalid = parse_actions(raw, self.seen.get(service or ""))
-        own = [(act, al.from_model(service or "", slot) if slot else slot, i) for act, slot, i in items]
+        svc = service or ""
+        own = [
+            (act, al.from_model(svc, slot) if slot else slot, al.intent_from_model(svc, i) if i else i)
+            for act, slot, i in items
+        ]
         acts, dropped = self._fill(own, schema, state)
         ms = (time.perf_counter() - start) * 1000
         trace[0] = replace(trace[0], config={"invalid": belief.invalid})

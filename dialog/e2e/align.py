@@ -1,4 +1,4 @@
-"""Aligning a new service's slot names with the names the model was trained on.
+"""Aligning a new service's slot and intent names with the names the model was trained on.
 
 A SimpleTOD model learns what to write under a slot name from the services it was trained on: it
 knows Restaurants_1's ``cuisine``, ``city`` and ``party_size``, and reads Restaurants_2's ``category``,
@@ -7,7 +7,7 @@ Events_1). Before the model meets a service it was not trained on, each of its s
 the MiniLM embedding of its name and description, with a slot of the most similar trained service; the
 model then reads and writes the trained name, and the agent and evaluator read the belief back under
 the service's own names. A slot with no close counterpart keeps its own name (the model copies it from
-the services text, as before).
+the services text, as before). Its intents are matched with the trained service's intents the same way.
 
 Only the names the model sees change: values, categorical value lists and everything the agent does
 with the belief (backend lookups, forms, templates) stay in the service's own terms.
@@ -16,6 +16,7 @@ with the belief (backend lookups, forms, templates) stay in the service's own te
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from dialog.schema import Schema, Slot
+from dialog.schema import Intent, Schema, Slot
 from dialog.types import Dialogue, DialogueAct, FrameState, Turn
 
 #: The schemas of the services a model was trained on, in SGD schema.json form, beside its weights.
@@ -39,36 +40,51 @@ def slot_text(slot: Slot) -> str:
     return f"{slot.name.replace('_', ' ')}: {slot.description}"
 
 
+def intent_text(intent: Intent) -> str:
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", intent.name)
+    return f"{' '.join(words).lower()}: {intent.description}"
+
+
+Names = Mapping[str, Mapping[str, str]]  # service -> its own name -> the trained name
+
+
 @dataclass(frozen=True)
 class Alignment:
-    """Per service not trained on: its slot names mapped to trained names, and the service aligned with."""
+    """Per service not trained on: its slot and intent names mapped to trained names, and the trained
+    service it was aligned with."""
 
-    slots: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    slots: Names = field(default_factory=dict)
+    intents: Names = field(default_factory=dict)
     partners: Mapping[str, str] = field(default_factory=dict)
     scores: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return any(self.slots.values())
+        return any(self.slots.values()) or any(self.intents.values())
 
-    def inverse(self) -> dict[str, dict[str, str]]:
-        return {svc: {t: s for s, t in names.items()} for svc, names in self.slots.items()}
+    @staticmethod
+    def _inverse(names: Names) -> dict[str, dict[str, str]]:
+        return {svc: {t: s for s, t in own.items()} for svc, own in names.items()}
 
     def to_model(self, service: str, slot: str) -> str:
         return self.slots.get(service, {}).get(slot, slot)
 
     def from_model(self, service: str, slot: str) -> str:
-        return self.inverse().get(service, {}).get(slot, slot)
+        return self._inverse(self.slots).get(service, {}).get(slot, slot)
+
+    def intent_from_model(self, service: str, intent: str) -> str:
+        return self._inverse(self.intents).get(service, {}).get(intent, intent)
 
     def schema(self, schema: Schema) -> Schema:
-        """``schema`` with its slots under the names the model knows."""
-        names = self.slots.get(schema.service)
-        if not names:
+        """``schema`` with its slots and intents under the names the model knows."""
+        names, intents = self.slots.get(schema.service, {}), self.intents.get(schema.service, {})
+        if not names and not intents:
             return schema
         n = lambda s: names.get(s, s)  # noqa: E731
         slots = [s.model_copy(update={"name": n(s.name)}) for s in schema.slots]
-        intents = [
+        renamed = [
             i.model_copy(
                 update={
+                    "name": intents.get(i.name, i.name),
                     "required_slots": [n(s) for s in i.required_slots],
                     "optional_slots": {n(s): v for s, v in i.optional_slots.items()},
                     "result_slots": [n(s) for s in i.result_slots],
@@ -76,14 +92,18 @@ class Alignment:
             )
             for i in schema.intents
         ]
-        return schema.model_copy(update={"slots": slots, "intents": intents})
+        return schema.model_copy(update={"slots": slots, "intents": renamed})
 
     def dialogue(self, dialogue: Dialogue, back: bool = False) -> Dialogue:
         """``dialogue`` (acts, states, calls) in the model's names, or, with ``back``, in the schemas'."""
         from dialog.dst.sgd import rename_dialogue
 
-        slots = self.inverse() if back else {k: dict(v) for k, v in self.slots.items()}
-        return rename_dialogue(dialogue, {}, slots, {}) if self else dialogue
+        if not self:
+            return dialogue
+        if back:
+            return rename_dialogue(dialogue, {}, self._inverse(self.slots), self._inverse(self.intents))
+        slots = {k: dict(v) for k, v in self.slots.items()}
+        return rename_dialogue(dialogue, {}, slots, {k: dict(v) for k, v in self.intents.items()})
 
     def turns(self, turns: Sequence[Turn]) -> tuple[Turn, ...]:
         """``turns`` (their acts and states) in the model's names."""
@@ -91,23 +111,34 @@ class Alignment:
 
     def state(self, service: str, frame: FrameState, back: bool = False) -> FrameState:
         """A service's frame state in the model's names, or, with ``back``, in the schema's."""
-        names = self.inverse().get(service, {}) if back else self.slots.get(service, {})
-        if not names:
+        slots, intents = (self._inverse(m) if back else m for m in (self.slots, self.intents))
+        names, renamed = slots.get(service, {}), intents.get(service, {})
+        if not names and not renamed:
             return frame
         n = lambda s: names.get(s, s)  # noqa: E731
         values = {n(s): v for s, v in frame.slot_values.items()}
-        return FrameState(frame.active_intent, tuple(n(s) for s in frame.requested_slots), values)
+        intent = renamed.get(frame.active_intent, frame.active_intent)
+        return FrameState(intent, tuple(n(s) for s in frame.requested_slots), values)
 
     def act(self, act: DialogueAct) -> DialogueAct:
         """A system act in the model's names."""
-        if not act.slot or act.slot == "intent":
+        service = act.service or ""
+        if act.slot == "intent":
+            intents = self.intents.get(service, {})
+            return replace(act, values=tuple(intents.get(v, v) for v in act.values))
+        if not act.slot:
             return act
-        return replace(act, slot=self.to_model(act.service or "", act.slot))
+        return replace(act, slot=self.to_model(service, act.slot))
 
     def describe(self) -> dict[str, Any]:
         return {
-            svc: {"with": self.partners[svc], "slots": dict(names), "cosine": dict(self.scores.get(svc, {}))}
-            for svc, names in self.slots.items()
+            svc: {
+                "with": self.partners[svc],
+                "slots": dict(self.slots.get(svc, {})),
+                "intents": dict(self.intents.get(svc, {})),
+                "cosine": dict(self.scores.get(svc, {})),
+            }
+            for svc in self.partners
         }
 
 
@@ -120,54 +151,84 @@ def align(
 ) -> Alignment:
     """Align each of ``schemas`` that is not among ``trained`` (by service name) with the trained
     service whose slots match its own best (one-to-one, by cosine; a shared name counts as a match of
-    1), keeping the matches of at least ``min_slot`` that do not clash with a name the service keeps."""
-    from scipy.optimize import linear_sum_assignment
-
+    1), keeping the matches of at least ``min_slot`` that do not clash with a name the service keeps;
+    its intents are matched with that service's intents the same way."""
     new = [s for s in schemas if s.service not in {t.service for t in trained}]
     if not new or not trained:
         return Alignment()
     embed = embed or _minilm()
     vectors = {t.service: embed([slot_text(s) for s in t.slots]) for t in trained}
     slots: dict[str, dict[str, str]] = {}
+    intents: dict[str, dict[str, str]] = {}
     partners: dict[str, str] = {}
     scores: dict[str, dict[str, float]] = {}
     for schema in new:
         if not schema.slots:
             continue
         own = embed([slot_text(s) for s in schema.slots])
-        best: tuple[float, Schema, np.ndarray, Any, Any] | None = None
+        best: tuple[float, Schema, dict[str, tuple[str, float]]] | None = None
         for other in trained:
             if not other.slots:
                 continue
-            sim = _similarity(schema, own, other, vectors[other.service])
-            rows, cols = linear_sum_assignment(-sim)
-            score = float(sim[rows, cols].sum()) / len(schema.slots)
+            sim = _similarity(schema.slots, own, other.slots, vectors[other.service])
+            score, pairs = _match(schema.slot_names, other.slot_names, sim)
             if best is None or score > best[0]:
-                best = (score, other, sim, rows, cols)
+                best = (score, other, pairs)
         if best is None or best[0] < min_service:
             continue
-        _, other, sim, rows, cols = best
-        pairs = {
-            schema.slots[i].name: (other.slots[j].name, float(sim[i, j]))
-            for i, j in zip(rows, cols, strict=True)
-            if sim[i, j] >= min_slot and schema.slots[i].name != other.slots[j].name
+        _, other, pairs = best
+        sim = _similarity(
+            schema.intents,
+            embed([intent_text(i) for i in schema.intents]),
+            other.intents,
+            embed([intent_text(i) for i in other.intents]),
+        )
+        _, intent_pairs = _match(schema.intent_names, other.intent_names, sim)
+        kept_pairs = {
+            kind: _kept(names, found, min_slot)
+            for kind, names, found in (
+                ("slot", schema.slot_names, pairs),
+                ("intent", schema.intent_names, intent_pairs),
+            )
         }
-        kept = set(schema.slot_names) - set(pairs)
-        pairs = {s: (t, c) for s, (t, c) in pairs.items() if t not in kept}
-        if pairs:
-            slots[schema.service] = {s: t for s, (t, _) in pairs.items()}
-            scores[schema.service] = {s: round(c, 3) for s, (_, c) in pairs.items()}
+        if kept_pairs["slot"] or kept_pairs["intent"]:
+            slots[schema.service] = {s: t for s, (t, _) in kept_pairs["slot"].items()}
+            intents[schema.service] = {s: t for s, (t, _) in kept_pairs["intent"].items()}
+            scores[schema.service] = {s: round(c, 3) for m in kept_pairs.values() for s, (_, c) in m.items()}
             partners[schema.service] = other.service
-    return Alignment(slots, partners, scores)
+    return Alignment(slots, intents, partners, scores)
 
 
-def _similarity(schema: Schema, own: np.ndarray, other: Schema, theirs: np.ndarray) -> np.ndarray:
-    sim = own @ theirs.T
-    for i, a in enumerate(schema.slots):
-        for j, b in enumerate(other.slots):
+def _match(
+    own: Sequence[str], theirs: Sequence[str], sim: np.ndarray
+) -> tuple[float, dict[str, tuple[str, float]]]:
+    """The one-to-one matching of the highest total cosine: its mean over ``own``, and the pairs."""
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(-sim)
+    pairs = {own[i]: (theirs[j], float(sim[i, j])) for i, j in zip(rows, cols, strict=True)}
+    return float(sim[rows, cols].sum()) / len(own), pairs
+
+
+def _kept(
+    names: Sequence[str], pairs: Mapping[str, tuple[str, float]], least: float
+) -> dict[str, tuple[str, float]]:
+    """The pairs to rename: close enough, not already the same name, and not onto a name kept."""
+    moved = {s: (t, c) for s, (t, c) in pairs.items() if c >= least and s != t}
+    kept = set(names) - set(moved)
+    return {s: (t, c) for s, (t, c) in moved.items() if t not in kept}
+
+
+def _similarity(
+    own: Sequence[Any], own_vectors: np.ndarray, theirs: Sequence[Any], vectors: np.ndarray
+) -> np.ndarray:
+    """Cosines of slots (or intents); the same name counts 1, a categorical against a free-form slot less."""
+    sim = own_vectors @ vectors.T
+    for i, a in enumerate(own):
+        for j, b in enumerate(theirs):
             if a.name == b.name:
                 sim[i, j] = 1.0
-            if a.categorical != b.categorical:
+            if getattr(a, "categorical", None) != getattr(b, "categorical", None):
                 sim[i, j] -= MISMATCH
     return np.asarray(sim)
 

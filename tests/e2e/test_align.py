@@ -20,23 +20,27 @@ COMMITTED = pytest.mark.skipif(
 
 #: Fake embeddings: a slot's text starts with its name; names on the same axis mean the same thing.
 AXES = {"city": 0, "town": 0, "cuisine": 1, "category": 1, "party size": 2, "seats": 2, "vibe": 3}
+AXES |= {"find": 4, "look for": 4, "book": 5}  # intents: "LookFor" reads "look for"
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
-    out = np.zeros((len(texts), 4))
+    out = np.zeros((len(texts), 6))
     for row, text in enumerate(texts):
         out[row, AXES[text.split(":")[0]]] = 1.0
     return out
 
 
-def service(name: str, slots: Sequence[str], categorical: Sequence[str] = ()) -> Schema:
+def service(
+    name: str, slots: Sequence[str], categorical: Sequence[str] = (), intents: Sequence[str] = ("Find",)
+) -> Schema:
     return Schema(
         version=1,
         service=name,
         description=name,
         slots=[Slot(name=s, description=s, categorical=s in categorical) for s in slots],
         intents=[
-            Intent(name="Find", description="find", required_slots=list(slots[:2]), result_slots=list(slots))
+            Intent(name=i, description=i, required_slots=list(slots[:2]), result_slots=list(slots))
+            for i in intents
         ],
     )
 
@@ -66,6 +70,22 @@ def test_a_kept_name_is_never_given_to_another_slot() -> None:
     names = alignment.schema(new).slot_names
     assert len(set(names)) == len(names)
     assert "town" not in alignment.slots.get("Restaurants_2", {})
+
+
+def test_intents_are_matched_with_the_aligned_service_s_intents() -> None:
+    from dialog.types import ActType, DialogueAct
+
+    trained = service("Restaurants_1", ["city", "cuisine"], intents=["Find", "Book"])
+    new = service("Restaurants_2", ["town", "category"], intents=["LookFor", "Book"])
+    alignment = align([new], [trained], embed)
+    assert alignment.intents == {"Restaurants_2": {"LookFor": "Find"}}  # "Book" is already the same
+    assert alignment.schema(new).intent_names == ["Find", "Book"]
+    frame = FrameState("LookFor", (), {"town": ("Napa",)})
+    assert alignment.state("Restaurants_2", frame) == FrameState("Find", (), {"city": ("Napa",)})
+    assert alignment.state("Restaurants_2", alignment.state("Restaurants_2", frame), back=True) == frame
+    offer = DialogueAct(ActType.OFFER_INTENT, "intent", ("LookFor",), "Restaurants_2")
+    assert alignment.act(offer).values == ("Find",)
+    assert alignment.intent_from_model("Restaurants_2", "Find") == "LookFor"
 
 
 def test_no_service_close_enough_means_no_alignment() -> None:
