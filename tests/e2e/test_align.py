@@ -145,16 +145,18 @@ def test_committed_model_reads_restaurants_2_in_restaurants_1_names(data_dir) ->
 
 
 @COMMITTED
-def test_committed_agent_tracks_a_new_service_under_its_own_names() -> None:
+def test_committed_agent_tracks_a_new_service_under_its_own_names(data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from dialog.agent import create_agent
     from dialog.backend import open_backends
+    from dialog.dbbuild import build_sgd_databases
     from dialog.registry import load_builtins
     from dialog.schema import load_schemas
     from dialog.types import DialogueState
 
     load_builtins()
     schemas = load_schemas([ROOT / "schemas" / "sgd" / "Restaurants_2.yaml"])
-    agent = create_agent("simpletod", schemas, open_backends(schemas))
+    build_sgd_databases(schemas, data_dir, ["dev"], tmp_path)  # the backend, as `tod db build` makes it
+    agent = create_agent("simpletod", schemas, open_backends(schemas, tmp_path))
     reply = agent.respond("I'd like to find an Italian restaurant in Livermore.", DialogueState())
     frame = reply.state.frame("Restaurants_2")
     assert frame.slot_values.get("location") == ("Livermore",)
