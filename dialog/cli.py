@@ -482,9 +482,13 @@ def eval_dst_command(
         bool,
         typer.Option(
             "--align/--no-align",
-            help="simpletod: read new services' slots under the trained names they match (dialog.e2e.align).",
+            help="simpletod: read new services' slot and intent names as the trained names they match.",
         ),
     ] = True,
+    align_min: Annotated[
+        float,
+        typer.Option("--align-min", min=0.0, max=1.0, help="simpletod: the least cosine of an aligned name."),
+    ] = 0.45,
     score_dir: Annotated[
         Path | None,
         typer.Option("--score", help="Score predictions already written (SGD JSON) instead of tracking."),
@@ -523,6 +527,7 @@ def eval_dst_command(
             settings,
             trained=lm.trained if aligned else (),
             variant=sgd_x,
+            min_cosine=align_min,
         )
     else:
         from dialog.dst.bert import BertDST

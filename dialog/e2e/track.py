@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from dialog.e2e.align import MIN_SLOT, align
 from dialog.e2e.constrain import BeliefMachine, Vocabulary
 from dialog.e2e.format import (
     DB,
@@ -209,19 +210,20 @@ def evaluate_simpletod_dst(
     settings: GenerationSettings | None = None,
     trained: Sequence[Schema] = (),
     variant: int | None = None,
+    min_cosine: float = MIN_SLOT,
 ) -> dict[str, Any]:
     """The official SGD metrics of SimpleTOD's beliefs (written with ``settings``, greedy when None),
     and how many written items were invalid; with ``trained`` (the services the model was trained on),
-    the slots of the other services are aligned with trained names first (``dialog.e2e.align``); with
+    the other services' names are aligned with trained names first (``dialog.e2e.align``, matches of at
+    least ``min_cosine``); with
     ``variant``, the schemas and dialogues are in SGD-X rewording 1..5."""
     import numpy as np
 
     from dialog.dst.train import reference
-    from dialog.e2e.align import align
     from dialog.eval.dst import flat_report, score, write_predictions
 
     dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
-    alignment = align(schemas, trained)
+    alignment = align(schemas, trained, min_slot=min_cosine)
     tracked = track(
         model,
         [alignment.dialogue(d) for d in dialogues],
@@ -240,6 +242,7 @@ def evaluate_simpletod_dst(
         constrained=constrain,
         beams=settings.num_beams if settings else 1,
         aligned=alignment.describe(),
+        align_min=min_cosine,
         invalid_items=tracked.invalid,
         invalid_per_turn=round(tracked.invalid / max(1, tracked.turns), 4),
         invalid_examples=tracked.examples,

@@ -430,6 +430,8 @@ def test_eval_dst_tracks_only_the_sample_asked(tiny_model, data_dir, tmp_path) -
     assert report["aligned"]["Restaurants_2"]["with"] == "Restaurants_1" and report["n_frames"] > 0
     assert tod(*args, "--no-align", "--data-dir", str(data_dir), "--quiet").returncode == 0
     assert json.loads(out.read_text())["aligned"] == {}
+    assert tod(*args, "--align-min", "1", "--data-dir", str(data_dir), "--quiet").returncode == 0
+    assert json.loads(out.read_text())["aligned"] == {}  # no other name is that close
     reworded = tod(*args, "--sgd-x", "5", "--data-dir", str(data_dir), "--quiet")  # every name new
     assert reworded.returncode == 0, reworded.stderr
     report = json.loads(out.read_text())
