@@ -486,9 +486,11 @@ def eval_dst_command(
         ),
     ] = True,
     align_min: Annotated[
-        float,
-        typer.Option("--align-min", min=0.0, max=1.0, help="simpletod: the least cosine of an aligned name."),
-    ] = 0.45,
+        float | None,
+        typer.Option(
+            "--align-min", min=0.0, max=1.0, help="simpletod: the least cosine of an aligned name (0.45)."
+        ),
+    ] = None,
     score_dir: Annotated[
         Path | None,
         typer.Option("--score", help="Score predictions already written (SGD JSON) instead of tracking."),
@@ -527,7 +529,7 @@ def eval_dst_command(
             settings,
             trained=lm.trained if aligned else (),
             variant=sgd_x,
-            min_cosine=align_min,
+            **({"min_cosine": align_min} if align_min is not None else {}),
         )
     else:
         from dialog.dst.bert import BertDST

@@ -95,7 +95,7 @@ class SimpleTODAgent:
         al = self.alignment
         services = [f.service for f in (last_user.frames if last_user else ())]
         previous = {s: al.state(s, state.frame(s)) for s in services}
-        history = al.turns(state.history) if al else state.history
+        history = al.turns(state.history)  # as it is when nothing is aligned
         ctx = context(self.model, self.vocab, system, text, previous, history, self.services)
         belief = write_belief(self.model, self.vocab, ctx, None, self.constrain)
         frames = {svc: al.state(svc, frame, back=True) for svc, frame in belief.frames.items()}

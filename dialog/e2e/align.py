@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,18 +62,20 @@ class Alignment:
     def __bool__(self) -> bool:
         return any(self.slots.values()) or any(self.intents.values())
 
-    @staticmethod
-    def _inverse(names: Names) -> dict[str, dict[str, str]]:
-        return {svc: {t: s for s, t in own.items()} for svc, own in names.items()}
+    @cached_property
+    def _back(self) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        """The slot and intent maps from the model's names back to the schemas' (made once)."""
+        inverse = lambda names: {svc: {t: s for s, t in own.items()} for svc, own in names.items()}  # noqa: E731
+        return inverse(self.slots), inverse(self.intents)
 
     def to_model(self, service: str, slot: str) -> str:
         return self.slots.get(service, {}).get(slot, slot)
 
     def from_model(self, service: str, slot: str) -> str:
-        return self._inverse(self.slots).get(service, {}).get(slot, slot)
+        return self._back[0].get(service, {}).get(slot, slot)
 
     def intent_from_model(self, service: str, intent: str) -> str:
-        return self._inverse(self.intents).get(service, {}).get(intent, intent)
+        return self._back[1].get(service, {}).get(intent, intent)
 
     def schema(self, schema: Schema) -> Schema:
         """``schema`` with its slots and intents under the names the model knows."""
@@ -101,7 +104,7 @@ class Alignment:
         if not self:
             return dialogue
         if back:
-            return rename_dialogue(dialogue, {}, self._inverse(self.slots), self._inverse(self.intents))
+            return rename_dialogue(dialogue, {}, *self._back)
         slots = {k: dict(v) for k, v in self.slots.items()}
         return rename_dialogue(dialogue, {}, slots, {k: dict(v) for k, v in self.intents.items()})
 
@@ -111,7 +114,7 @@ class Alignment:
 
     def state(self, service: str, frame: FrameState, back: bool = False) -> FrameState:
         """A service's frame state in the model's names, or, with ``back``, in the schema's."""
-        slots, intents = (self._inverse(m) if back else m for m in (self.slots, self.intents))
+        slots, intents = self._back if back else (self.slots, self.intents)
         names, renamed = slots.get(service, {}), intents.get(service, {})
         if not names and not renamed:
             return frame
