@@ -216,6 +216,64 @@ def eval_dialogues(
     )
 
 
+@eval_app.command("corpus")
+def eval_corpus(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
+    agent: Annotated[str, typer.Option("--agent", help="form, pipeline, simpletod, ...")] = "pipeline",
+    split: Annotated[str, typer.Option("--split", help="SGD split whose dialogues are replayed.")] = "dev",
+    sample: Annotated[
+        int | None, typer.Option("--sample", min=1, help="A random sample of N dialogues (--seed).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sample.")] = 0,
+    services: Annotated[
+        str,
+        typer.Option("--services", help="dialogue: the services each dialogue lists; all: the split's."),
+    ] = "dialogue",
+    nlu: Annotated[str | None, typer.Option("--nlu")] = None,
+    dst: Annotated[str | None, typer.Option("--dst")] = None,
+    policy: Annotated[str | None, typer.Option("--policy")] = None,
+    nlg: Annotated[str | None, typer.Option("--nlg")] = None,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Real SGD user turns replayed to an agent that keeps its own state: state, acts, replies,
+    transactions right / wrong / missed, overall and for seen / unseen services."""
+    from dialog.agent import create_agent
+    from dialog.eval.corpus import CorpusConfig, evaluate_corpus
+    from dialog.registry import load_builtins
+
+    if services not in ("dialogue", "all"):
+        raise TodError(f"--services must be dialogue or all, not {services!r}")
+    load_builtins()
+    stages = {"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg}
+    config = CorpusConfig(agent, split, sample, seed, services, stages, data_dir)  # type: ignore[arg-type]
+
+    def make(schemas: list[Schema], backends: dict[str, Backend]) -> object:
+        return create_agent(agent, schemas, backends, **stages)
+
+    start = time.perf_counter()
+    with _progress_bar(quiet, "dialogues") as advance:
+        metrics, _ = evaluate_corpus(config, make, progress=advance)
+    metrics["config"] = {
+        "agent": agent, "split": split, "sample": sample, "seed": seed, "services": services,
+        "stages": {k: v for k, v in stages.items() if v}, "seconds": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(metrics, indent=2) + "\n")
+
+    def show(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    m = metrics
+    typer.echo(
+        f"{m['n_dialogues']} dialogues ({m['skipped']['n_dialogues']} skipped, {m['n_errors']} failed): "
+        f"joint goal {show(m['joint_goal_accuracy'])} (unseen {show(m['unseen']['joint_goal_accuracy'])}), "
+        f"act F1 {show(m['act_f1'])}, BLEU {show(m['bleu'])}, transactions right "
+        f"{show(m['transaction_right_rate'])} / wrong {show(m['transaction_wrong_rate'])} / missed "
+        f"{show(m['transaction_missed_rate'])} -> {json_out}"
+    )
+
+
 @contextlib.contextmanager
 def _progress_bar(quiet: bool, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A tqdm bar on a terminal (nothing with --quiet or when output is not a terminal)."""

@@ -146,15 +146,34 @@ def flat_report(aggregate: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def predictions_only(dialogue: Mapping[str, Any]) -> dict[str, Any]:
+    """A tracked dialogue as it may be written: each user frame keeps its service and the tracker's
+    ``state`` only. The reference ``actions`` and ``slots`` are left empty, so that no figure computed
+    from the file (the official scorer's slot tagging F1 among them) reads the annotation as the
+    model's. System turns are the dialogue's input and stay as they are."""
+    turns = []
+    for turn in dialogue["turns"]:
+        if turn["speaker"] == "USER":
+            frames = [
+                {"actions": [], "service": f["service"], "slots": [], "state": f["state"]}
+                for f in turn["frames"]
+            ]
+            turn = {**turn, "frames": frames}
+        turns.append(turn)
+    return {**dialogue, "turns": turns}
+
+
 def write_predictions(
     dialogues: Sequence[Mapping[str, Any]], directory: Path, per_file: int = 128
 ) -> list[Path]:
-    """SGD dialogue JSON files (``dialogues_001.json``, ...), as the official scorer reads them."""
+    """SGD dialogue JSON files (``dialogues_001.json``, ...), as the official scorer reads them, with
+    only what the tracker predicted in the user frames (``predictions_only``)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for n, start in enumerate(range(0, len(dialogues), per_file), 1):
         path = directory / f"dialogues_{n:03d}.json"
-        path.write_text(json.dumps(list(dialogues[start : start + per_file]), indent=1) + "\n")
+        chunk = [predictions_only(d) for d in dialogues[start : start + per_file]]
+        path.write_text(json.dumps(chunk, indent=1) + "\n")
         paths.append(path)
     return paths
 

@@ -101,6 +101,23 @@ def test_scores_average_frames_and_split_seen_from_unseen(tmp_path: Path) -> Non
     assert score([ref], read_predictions(tmp_path), {"Cafe_1": SCHEMA}, set()) == agg
 
 
+def test_predictions_hold_only_what_the_tracker_predicted(tmp_path: Path) -> None:
+    hyp = dialogue(state(drink=["latte"]))
+    user = hyp["turns"][1]["frames"][0]
+    # the reference annotation a tracked dialogue carries along from the corpus
+    user["actions"] = [{"act": "INFORM", "slot": "drink", "values": ["latte"], "canonical_values": ["latte"]}]
+    user["slots"] = [{"slot": "drink", "start": 0, "exclusive_end": 5}]
+    hyp["turns"][0]["frames"] = [{"service": "Cafe_1", "actions": [{"act": "REQUEST", "slot": "drink",
+                                  "values": [], "canonical_values": []}], "slots": []}]  # fmt: skip
+    write_predictions([hyp], tmp_path)
+    (written,) = read_predictions(tmp_path)
+    frame = written["turns"][1]["frames"][0]
+    assert frame == {"actions": [], "service": "Cafe_1", "slots": [], "state": user["state"]}
+    assert written["turns"][0] == hyp["turns"][0]  # the system turn is input, kept
+    ref = dialogue(state(drink=["latte"]))
+    assert score([ref], [written], {"Cafe_1": SCHEMA}, set())["all"]["joint_goal_accuracy"] == 1.0
+
+
 def test_a_missing_frame_or_other_utterances_are_errors() -> None:
     ref = dialogue(state(drink=["latte"]))
     hyp = dialogue(state(drink=["latte"]))
