@@ -65,7 +65,7 @@ def schema_validate(
 def schema_import_sgd(
     out: Annotated[Path, typer.Option("--out", help="Directory for one YAML file per service.")],
     data_dir: DataDir = None,
-    split: Annotated[str, typer.Option("--split", help="SGD split: train or dev.")] = "train",
+    split: Annotated[str, typer.Option("--split", help="SGD split: train, dev, test, ...")] = "train",
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Keep services already in --out (e.g. seen in train).")
     ] = False,
@@ -114,13 +114,23 @@ def db_build(
     out: Annotated[Path | None, typer.Option("--out", help="Directory for the .sqlite files.")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Build the backend tables of imported SGD services from the results seen in SGD dialogues."""
+    """Build the backend tables of imported SGD services from the results seen in SGD dialogues.
+
+    Without --schemas: the imported services of schemas/sgd and, for each --split given, the
+    services of that split's schema.json that schemas/sgd lacks (e.g. those of a test split)."""
     from dialog import paths
+    from dialog.data.sgd import read_sgd_schemas
     from dialog.dbbuild import build_sgd_databases
     from dialog.schema import expand_paths, load_schemas
 
     patterns = schemas or [str(paths.schemas_dir() / "sgd" / "*.yaml")]
     loaded = load_schemas(expand_paths(patterns))
+    if not schemas:
+        known = {s.service for s in loaded}
+        for name in split or []:
+            extra = [s for s in read_sgd_schemas(data_dir, name) if s.service not in known]
+            loaded += extra
+            known |= {s.service for s in extra}
     target = out or paths.db_dir() / "sgd"
     start = time.perf_counter()
     stats = build_sgd_databases(loaded, data_dir, split or ["train", "dev"], target, _progress(quiet))

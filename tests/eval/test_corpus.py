@@ -156,3 +156,34 @@ def test_cli_replays_sgd_dev_dialogues(tmp_path: Path, data_dir: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1 and "split 'nope' not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_split_the_project_never_saw_is_built_and_replayed(tmp_path: Path, data_dir: Path) -> None:
+    """A held-out split (here: dev's Alarm_1 dialogues under a service name schemas/sgd lacks) gets its
+    tables from `tod db build --split` and is replayed by `tod eval corpus --split`."""
+    import gzip
+
+    from dialog.data.sgd import raw_dialogues
+
+    split = tmp_path / "data" / "sgd" / "test"
+    split.mkdir(parents=True)
+    with gzip.open(data_dir / "sgd" / "dev" / "schema.json.gz", "rt") as f:
+        services = [s for s in json.load(f) if s["service_name"] == "Alarm_1"]
+    rename = lambda text: text.replace("Alarm_1", "Clock_9")  # noqa: E731
+    (split / "schema.json").write_text(rename(json.dumps(services)))
+    dialogues = [d for p in sorted((data_dir / "sgd" / "dev").glob("dialogues_*.json.gz"))
+                 for d in raw_dialogues(p) if d["services"] == ["Alarm_1"]][:3]  # fmt: skip
+    (split / "dialogues_001.json").write_text(rename(json.dumps(dialogues)))
+    (tmp_path / "data" / "sgd" / "train").symlink_to((data_dir / "sgd" / "train").resolve())
+    db = tmp_path / "db"
+    common = ["--data-dir", str(tmp_path / "data"), "--quiet"]
+    result = subprocess.run([sys.executable, "-m", "dialog.cli", "db", "build", "--split", "test", "--out", str(db), *common],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (db / "Clock_9.sqlite").is_file() and (db / "Alarm_1.sqlite").is_file()
+    out = tmp_path / "corpus.json"
+    result = subprocess.run([sys.executable, "-m", "dialog.cli", "eval", "corpus", "--agent", "form", "--split", "test",
+                             "--json", str(out), *common], capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    m = json.loads(out.read_text())
+    assert m["n_dialogues"] == 3 and m["unseen"]["n_dialogues"] == 3 and list(m["per_service"]) == ["Clock_9"]
