@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -144,16 +144,9 @@ def db_build(
 
 def _load(patterns: list[str] | None, db_dir: Path | None = None) -> tuple[list[Schema], dict[str, Backend]]:
     """Schemas from globs (default: every built-in schema) and a backend for each."""
-    from dialog import paths
     from dialog.backend import open_backends
-    from dialog.registry import load_builtins
-    from dialog.schema import expand_paths, load_schemas
 
-    load_builtins()
-    files = expand_paths(patterns or [str(paths.schemas_dir() / "**" / "*.yaml")])
-    if not files:
-        raise TodError(f"no schema files match {patterns}")
-    schemas = load_schemas(files)
+    schemas = _schemas(patterns)
     return schemas, open_backends(schemas, db_dir)
 
 
@@ -701,7 +694,7 @@ def test_scripts_command(
         files += sorted(path.rglob("*.yaml")) if path.is_dir() else [path]
     if not files:
         raise TodError(f"no script files match {paths}")
-    loaded_schemas, backends = _load(schemas, db_dir)
+    loaded_schemas = _schemas(schemas)
     by_service = {s.service: s for s in loaded_schemas}
     scripts, problems = [], []
     for file in files:
@@ -711,21 +704,70 @@ def test_scripts_command(
             problems += exc.problems
     if problems:
         raise YamlProblems(problems)
-    bot = create_agent(agent, loaded_schemas, backends, nlu=nlu, dst=dst, policy=policy, nlg=nlg)
-    results = [run_script(s, bot) for s in scripts]
+    # Only the services the scripts name get a backend (the showcase needs no `tod db build`); each
+    # script plays against an agent serving exactly its services.
+    backends, missing = _open_some(by_service, {s for x in scripts for s in x.script.services}, db_dir)
+    stages = {"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg}
+    agents: dict[tuple[str, ...], Any] = {}
+    results, skipped = [], []
+    for loaded in scripts:
+        services = tuple(loaded.script.services)
+        lacking = [s for s in services if s in missing]
+        if lacking:
+            skipped.append(f"skipped {loaded.file}:{loaded.line}: {loaded.script.name} (no backend: "
+                           f"{', '.join(f'{s}: {missing[s]}' for s in lacking)})")  # fmt: skip
+            continue
+        if services not in agents:
+            served = [by_service[s] for s in services]
+            agents[services] = create_agent(agent, served, {s: backends[s] for s in services}, **stages)
+        results.append(run_script(loaded, agents[services]))
     for result in results:
         if result.passed:
             typer.echo(f"passed {result.file}:{result.line}: {result.name}")
         else:
             typer.echo("\n".join(diff_lines(result)))
+    for line in skipped:
+        typer.echo(line)
     if junit is not None:
         junit.parent.mkdir(parents=True, exist_ok=True)
         junit.write_text(junit_xml(results) + "\n")
     failed = sum(not r.passed for r in results)
-    names = ", ".join(f"{k} {v}" for k, v in bot.names.items())
-    typer.echo(f"{len(results) - failed} of {len(results)} scripts passed ({agent}: {names})")
-    if failed:
+    names = ", ".join(f"{k} {v}" for k, v in next(iter(agents.values())).names.items()) if agents else ""
+    summary = f"{len(results) - failed} of {len(results)} scripts passed ({agent}: {names})"
+    if skipped:
+        summary += f"; {len(skipped)} could not run: their services have no backend"
+    typer.echo(summary)
+    if failed or skipped:
         raise typer.Exit(1)
+
+
+def _schemas(patterns: list[str] | None) -> list[Schema]:
+    """Schemas from globs (default: every built-in schema), without their backends."""
+    from dialog import paths
+    from dialog.registry import load_builtins
+    from dialog.schema import expand_paths, load_schemas
+
+    load_builtins()
+    files = expand_paths(patterns or [str(paths.schemas_dir() / "**" / "*.yaml")])
+    if not files:
+        raise TodError(f"no schema files match {patterns}")
+    return load_schemas(files)
+
+
+def _open_some(
+    schemas: dict[str, Schema], wanted: set[str], db_dir: Path | None
+) -> tuple[dict[str, Backend], dict[str, str]]:
+    """Backends of the ``wanted`` services, and why each one that cannot open has none."""
+    from dialog.backend import open_backends
+    from dialog.errors import BackendError
+
+    opened, missing = {}, {}
+    for service in sorted(wanted):
+        try:
+            opened.update(open_backends([schemas[service]], db_dir))
+        except BackendError as exc:
+            missing[service] = str(exc)
+    return opened, missing
 
 
 @app.command("chat")

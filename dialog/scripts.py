@@ -15,6 +15,18 @@ A script file (YAML, version 1) holds one or more scripts::
               reply: (?i)il forno                              # a regular expression the reply matches
           - acts: [AFFIRM_INTENT(intent=BookTable)]            # ... or user acts (NLU skipped)
             expect: {acts: [REQUEST(date)], exact: true}        # exact: the system's acts are these
+          - user: no, wait
+            expect: {call: none}                               # no transaction executed this turn
+        expect:                                                # the outcome of the whole conversation
+          call: BookTable                                      # made at some turn (none: no transaction)
+          call_args: {restaurant_name: Il Forno, time: "19:30"} # ... with these arguments
+          state: {RestaurantBooking: {party_size: "4"}}        # the state at the end
+          reply: (?i)booked                                    # some reply matches
+
+``call_args`` compares values by meaning where they are dates, times or amounts ("7:30 pm" is
+"19:30"; ``dialog.values.same_value``), else case-blind. A script-level ``expect`` asks for an
+outcome, not for the order of the system's questions, so a conversation in a person's words can check
+what got done however the agent went about it.
 
 An act is written ``ACT``, ``ACT(slot)`` or ``ACT(slot=value)`` (a value with ``|`` for several).
 Loading is strict: unknown keys, unknown services, slots, intents or act types are located errors
@@ -34,7 +46,8 @@ from xml.etree import ElementTree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialog.schema import Schema
-from dialog.types import ActType, DialogueAct, DialogueState
+from dialog.types import ActType, BackendResult, DialogueAct, DialogueState, ServiceCall
+from dialog.values import same_value
 from dialog.yamlpos import Located, Problem, YamlProblems, read_located
 
 ACT = re.compile(r"^\s*([A-Z_]+)\s*(?:\(\s*([A-Za-z0-9_]*)\s*(?:=\s*(.*?))?\s*\))?\s*$")
@@ -43,6 +56,8 @@ USER_ACTS = {
     "REQUEST_ALTS", "THANK_YOU", "GOODBYE",
 }  # fmt: skip
 SERVICELESS = (ActType.GOODBYE, ActType.THANK_YOU)
+NO_CALL = "none"  # ``call: none``: no transaction was executed
+OUTCOME = "(the whole conversation)"  # the step that checks a script's ``expect``
 
 
 class Expect(BaseModel):
@@ -52,7 +67,19 @@ class Expect(BaseModel):
     exact: bool = False
     state: dict[str, dict[str, str]] = Field(default_factory=dict)
     call: str | None = None
+    call_args: dict[str, str] = Field(default_factory=dict)
     reply: str | None = None
+
+
+class Outcome(BaseModel):
+    """What a whole conversation must have done, whatever the order of its turns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call: str | None = None
+    call_args: dict[str, str] = Field(default_factory=dict)
+    state: dict[str, dict[str, str]] = Field(default_factory=dict)
+    reply: str | None = None  # a regular expression that some reply of the conversation matches
 
 
 class ScriptTurn(BaseModel):
@@ -69,6 +96,7 @@ class Script(BaseModel):
     name: str
     services: list[str]
     turns: list[ScriptTurn]
+    expect: Outcome = Field(default_factory=Outcome)
 
 
 class ScriptFile(BaseModel):
@@ -179,26 +207,7 @@ def load_scripts(path: Path, schemas: Mapping[str, Schema]) -> list[LoadedScript
             expected.append(
                 _specs(turn.expect.acts, (*where, "expect", "acts"), located, file, problems, slots, intents)
             )
-            for service, values in turn.expect.state.items():
-                if service not in known:
-                    problems.append(
-                        _problem(
-                            located,
-                            file,
-                            (*where, "expect", "state", service),
-                            f"unknown service {service!r}",
-                        )
-                    )
-                    continue
-                for slot in values:
-                    if slot not in schemas[service].slot_names:
-                        message = f"{service} has no slot {slot!r}"
-                        problems.append(
-                            _problem(located, file, (*where, "expect", "state", service, slot), message)
-                        )
-            if turn.expect.call is not None and turn.expect.call not in intents:
-                message = f"no intent {turn.expect.call!r} in {', '.join(known)}"
-                problems.append(_problem(located, file, (*where, "expect", "call"), message))
+            _check_outcome(turn.expect, (*where, "expect"), located, file, problems, schemas, known)
             if turn.expect.reply is not None:
                 try:
                     re.compile(turn.expect.reply)
@@ -206,10 +215,49 @@ def load_scripts(path: Path, schemas: Mapping[str, Schema]) -> list[LoadedScript
                     problems.append(
                         _problem(located, file, (*where, "expect", "reply"), f"bad pattern: {exc}")
                     )
+        _check_outcome(script.expect, (*base, "expect"), located, file, problems, schemas, known)
         out.append(LoadedScript(script, file, located.position(base).line, user_acts, expected))
     if problems:
         raise YamlProblems(problems)
     return out
+
+
+def _check_outcome(
+    expect: Expect | Outcome,
+    where: tuple[Any, ...],
+    located: Located,
+    file: str,
+    problems: list[Problem],
+    schemas: Mapping[str, Schema],
+    known: Sequence[str],
+) -> None:
+    """The services, slots and intents an expectation names must exist."""
+    for service, values in expect.state.items():
+        if service not in known:
+            problems.append(
+                _problem(located, file, (*where, "state", service), f"unknown service {service!r}")
+            )
+            continue
+        for slot in values:
+            if slot not in schemas[service].slot_names:
+                message = f"{service} has no slot {slot!r}"
+                problems.append(_problem(located, file, (*where, "state", service, slot), message))
+    intents = {name for s in known for name in schemas[s].intent_names}
+    if expect.call is not None and expect.call != NO_CALL and expect.call not in intents:
+        message = f"no intent {expect.call!r} in {', '.join(known)} (or `none`: nothing executed)"
+        problems.append(_problem(located, file, (*where, "call"), message))
+    if expect.call_args and expect.call == NO_CALL:
+        problems.append(_problem(located, file, (*where, "call_args"), "call_args with `call: none`"))
+    if isinstance(expect, Outcome) and expect.reply is not None:
+        try:
+            re.compile(expect.reply)
+        except re.error as exc:
+            problems.append(_problem(located, file, (*where, "reply"), f"bad pattern: {exc}"))
+    slots = {slot for s in known for slot in schemas[s].slot_names}
+    for slot in expect.call_args:
+        if slot not in slots:
+            message = f"no slot {slot!r} in the script's services"
+            problems.append(_problem(located, file, (*where, "call_args", slot), message))
 
 
 def _problem(located: Located, file: str, loc: tuple[Any, ...], message: str) -> Problem:
@@ -278,6 +326,7 @@ def run_script(loaded: LoadedScript, agent: Any) -> ScriptResult:
     start = time.perf_counter()
     state = DialogueState()
     steps = []
+    everything: list[tuple[ServiceCall, bool]] = []
     default_service = loaded.script.services[0]
     with contextlib.ExitStack() as stack:
         for service in loaded.script.services:
@@ -304,6 +353,12 @@ def run_script(loaded: LoadedScript, agent: Any) -> ScriptResult:
                 reply = type(reply)(text, reply.state, reply.trace, reply.acts)
             state = reply.state
             steps.append(check(t, said, reply, turn.expect, expected))
+            everything += calls(reply)
+    outcome = loaded.script.expect
+    if outcome != Outcome():
+        end = StepResult(len(steps), OUTCOME, reply=steps[-1].reply if steps else "")
+        end.failures = outcome_failures(outcome, everything, state, [s.reply for s in steps])
+        steps.append(end)
     return ScriptResult(loaded.script.name, loaded.file, loaded.line, steps, time.perf_counter() - start)
 
 
@@ -326,17 +381,61 @@ def check(t: int, said: str, reply: Any, expect: Expect, expected: Sequence[ActS
                 result.failures.append(
                     f"state {service}.{slot}: expected {value!r}, got {got[0] if got else None!r}"
                 )
-    if expect.call is not None:
-        calls = [
-            stage.output.call.method
-            for stage in reply.trace
-            if stage.stage == "backend" and stage.output is not None
-        ]
-        if expect.call not in calls:
-            result.failures.append(f"backend call {expect.call}: made {calls or 'none'}")
+    made = calls(reply)
+    result.failures += call_failures(expect, made)
     if expect.reply is not None and not re.search(expect.reply, reply.text):
         result.failures.append(f"reply does not match /{expect.reply}/: {reply.text!r}")
     return result
+
+
+def calls(reply: Any) -> list[tuple[ServiceCall, bool]]:
+    """The backend calls of a turn, each with whether it was a transaction."""
+    return [
+        (stage.output.call, stage.output.transactional)
+        for stage in reply.trace
+        if stage.stage == "backend" and isinstance(stage.output, BackendResult)
+    ]
+
+
+def _written(call: ServiceCall) -> str:
+    return f"{call.method}({', '.join(f'{k}={v}' for k, v in call.parameters.items())})"
+
+
+def call_failures(expect: Expect | Outcome, made: Sequence[tuple[ServiceCall, bool]]) -> list[str]:
+    """What ``made`` (the calls of a turn, or of a whole conversation) lacks of ``expect``'s call."""
+    if expect.call == NO_CALL:
+        executed = [_written(c) for c, transactional in made if transactional]
+        return [f"expected no transaction, executed {'; '.join(executed)}"] if executed else []
+    out = []
+    if expect.call is not None and expect.call not in [c.method for c, _ in made]:
+        out.append(f"backend call {expect.call}: made {[c.method for c, _ in made] or 'none'}")
+    if expect.call_args:
+        candidates = [c for c, _ in made if expect.call is None or c.method == expect.call]
+        if not any(
+            all(same_value(v, c.parameters.get(k, "")) for k, v in expect.call_args.items())
+            for c in candidates
+        ):
+            seen = "; ".join(_written(c) for c in candidates) or "no call"
+            out.append(f"call arguments {dict(expect.call_args)}: made {seen}")
+    return out
+
+
+def outcome_failures(
+    outcome: Outcome, made: Sequence[tuple[ServiceCall, bool]], state: DialogueState, replies: Sequence[str]
+) -> list[str]:
+    """What the whole conversation lacks of the script's ``expect``."""
+    out = call_failures(outcome, made)
+    if outcome.reply is not None and not any(re.search(outcome.reply, r) for r in replies):
+        out.append(f"no reply matches /{outcome.reply}/")
+    for service, values in outcome.state.items():
+        frame = state.frame(service).slot_values
+        for slot, value in values.items():
+            got = frame.get(slot, ())
+            if not got or not same_value(str(value), got[0]):
+                out.append(
+                    f"final state {service}.{slot}: expected {value!r}, got {got[0] if got else None!r}"
+                )
+    return out
 
 
 def diff_lines(result: ScriptResult) -> list[str]:
@@ -344,6 +443,10 @@ def diff_lines(result: ScriptResult) -> list[str]:
     lines = [f"FAILED {result.file}:{result.line}: {result.name}"]
     for step in result.steps:
         if not step.failures:
+            continue
+        if step.turn >= len(result.steps) - 1 and step.said == OUTCOME:
+            lines.append("  outcome of the conversation:")
+            lines += [f"    - {f}" for f in step.failures]
             continue
         lines.append(f"  turn {step.turn + 1}: user: {step.said}")
         width = max([len("expected acts"), *(len(a) for a in step.expected)])

@@ -129,3 +129,88 @@ def test_cli_runs_the_shipped_scripts_and_fails_on_a_broken_one(tmp_path: Path) 
     )
     result = tod("test", "scripts", str(broken), "--schemas", showcase)
     assert result.returncode == 1 and "0 of 1 scripts passed" in result.stdout
+
+
+OUTCOMES = """version: 1
+scripts:
+  - name: a transfer, refused at the confirmation
+    services: [BankTransfer]
+    turns:
+      - user: I want to transfer 50 euros to Maria Silva from my checking account
+      - user: no, don't send it
+        expect: {call: none}
+    expect: {call: none}
+  - name: a transfer, confirmed
+    services: [BankTransfer]
+    turns:
+      - user: I want to transfer 50 euros to Maria Silva from my checking account
+      - user: "yes"
+        expect: {call: TransferMoney, call_args: {amount: "50", recipient_name: maria silva}}
+    expect:
+      call: TransferMoney
+      call_args: {recipient_name: Maria Silva, account_type: checking}
+      state: {BankTransfer: {amount: 50 euros}}
+      reply: (?i)has been sent
+  - name: the wrong payee expected
+    services: [BankTransfer]
+    turns:
+      - user: I want to transfer 50 euros to Maria Silva from my checking account
+      - user: "yes"
+        expect: {call: none}
+    expect: {call_args: {recipient_name: Carlos Ortega}, reply: "(?i)carlos"}
+"""
+
+
+def test_outcomes_of_a_whole_conversation(tmp_path: Path, form_agent) -> None:  # type: ignore[no-untyped-def]
+    agent, _ = form_agent
+    refused, confirmed, wrong = load_scripts(write(tmp_path, OUTCOMES), agent.policy.schemas)
+    assert run_script(refused, agent).passed
+    result = run_script(confirmed, agent)
+    assert result.passed, diff_lines(result)
+    assert result.steps[-1].said == "(the whole conversation)"  # the outcome is checked as a step
+    result = run_script(wrong, agent)
+    lines = [line.strip() for line in diff_lines(result)]
+    assert "outcome of the conversation:" in lines
+    assert any(line.startswith("- expected no transaction, executed TransferMoney(") for line in lines)
+    assert any(line.startswith("- call arguments {'recipient_name': 'Carlos Ortega'}: made TransferMoney(")
+               for line in lines)  # fmt: skip
+    assert "- no reply matches /(?i)carlos/" in lines
+
+
+def test_outcome_expectations_are_checked_against_the_schemas(tmp_path: Path, showcase) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, """version: 1
+scripts:
+  - name: x
+    services: [BankTransfer]
+    turns:
+      - user: hello
+        expect: {call: none, call_args: {amount: "5"}}
+    expect: {call: Fly, call_args: {colour: red}, reply: "(", state: {BankTransfer: {mood: ok}}}
+""")  # fmt: skip
+    with pytest.raises(YamlProblems) as caught:
+        load_scripts(path, showcase)
+    text = str(caught.value)
+    for fragment in (":7:41: call_args with `call: none`", ":8:20: no intent 'Fly' in BankTransfer",
+                     ":8:45: no slot 'colour'", ":8:58: bad pattern", ":8:92: BankTransfer has no slot 'mood'"):  # fmt: skip
+        assert fragment in text, (fragment, text)
+
+
+def test_cli_needs_no_built_database_for_the_showcase_and_names_missing_backends(tmp_path: Path) -> None:
+    """On a fresh clone (no data/db), the showcase scripts run; a script on an imported SGD service
+    says that its service has no backend."""
+    import os
+
+    env = {**os.environ, "TOD_DB_DIR": str(tmp_path / "no-db")}
+    result = subprocess.run([sys.executable, "-m", "dialog.cli", "test", "scripts", str(ROOT / "data/scripts/showcase")],
+                            capture_output=True, text=True, cwd=ROOT, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "9 of 9 scripts passed" in result.stdout
+    sgd = write(
+        tmp_path,
+        "version: 1\nscripts:\n  - name: alarm\n    services: [Alarm_1]\n    turns:\n      - user: hi\n",
+    )
+    result = subprocess.run([sys.executable, "-m", "dialog.cli", "test", "scripts", str(sgd)],
+                            capture_output=True, text=True, cwd=ROOT, env=env)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "skipped" in result.stdout and "Alarm_1: database not found" in result.stdout
+    assert "1 could not run: their services have no backend" in result.stdout
