@@ -16,7 +16,7 @@ A script file (YAML, version 1) holds one or more scripts::
           - acts: [AFFIRM_INTENT(intent=BookTable)]            # ... or user acts (NLU skipped)
             expect: {acts: [REQUEST(date)], exact: true}        # exact: the system's acts are these
           - user: no, wait
-            expect: {call: none}                               # no transaction executed this turn
+            expect: {call: none}                               # no transaction carried out this turn
         expect:                                                # the outcome of the whole conversation
           call: BookTable                                      # made at some turn (none: no transaction)
           call_args: {restaurant_name: Il Forno, time: "19:30"} # ... with these arguments
@@ -326,7 +326,7 @@ def run_script(loaded: LoadedScript, agent: Any) -> ScriptResult:
     start = time.perf_counter()
     state = DialogueState()
     steps = []
-    everything: list[tuple[ServiceCall, bool]] = []
+    everything: list[BackendResult] = []
     default_service = loaded.script.services[0]
     with contextlib.ExitStack() as stack:
         for service in loaded.script.services:
@@ -388,10 +388,10 @@ def check(t: int, said: str, reply: Any, expect: Expect, expected: Sequence[ActS
     return result
 
 
-def calls(reply: Any) -> list[tuple[ServiceCall, bool]]:
-    """The backend calls of a turn, each with whether it was a transaction."""
+def calls(reply: Any) -> list[BackendResult]:
+    """The backend calls of a turn, with what came back."""
     return [
-        (stage.output.call, stage.output.transactional)
+        stage.output
         for stage in reply.trace
         if stage.stage == "backend" and isinstance(stage.output, BackendResult)
     ]
@@ -401,16 +401,19 @@ def _written(call: ServiceCall) -> str:
     return f"{call.method}({', '.join(f'{k}={v}' for k, v in call.parameters.items())})"
 
 
-def call_failures(expect: Expect | Outcome, made: Sequence[tuple[ServiceCall, bool]]) -> list[str]:
-    """What ``made`` (the calls of a turn, or of a whole conversation) lacks of ``expect``'s call."""
+def call_failures(expect: Expect | Outcome, made: Sequence[BackendResult]) -> list[str]:
+    """What ``made`` (the calls of a turn, or of a whole conversation) lacks of ``expect``'s call.
+    ``call: none`` holds when no transaction was carried out (an attempt the backend refused, such as
+    a transfer to a payee it does not know, moved nothing)."""
     if expect.call == NO_CALL:
-        executed = [_written(c) for c, transactional in made if transactional]
+        executed = [_written(r.call) for r in made if r.transactional and r.success]
         return [f"expected no transaction, executed {'; '.join(executed)}"] if executed else []
     out = []
-    if expect.call is not None and expect.call not in [c.method for c, _ in made]:
-        out.append(f"backend call {expect.call}: made {[c.method for c, _ in made] or 'none'}")
+    methods = [r.call.method for r in made]
+    if expect.call is not None and expect.call not in methods:
+        out.append(f"backend call {expect.call}: made {methods or 'none'}")
     if expect.call_args:
-        candidates = [c for c, _ in made if expect.call is None or c.method == expect.call]
+        candidates = [r.call for r in made if expect.call is None or r.call.method == expect.call]
         if not any(
             all(same_value(v, c.parameters.get(k, "")) for k, v in expect.call_args.items())
             for c in candidates
@@ -421,7 +424,7 @@ def call_failures(expect: Expect | Outcome, made: Sequence[tuple[ServiceCall, bo
 
 
 def outcome_failures(
-    outcome: Outcome, made: Sequence[tuple[ServiceCall, bool]], state: DialogueState, replies: Sequence[str]
+    outcome: Outcome, made: Sequence[BackendResult], state: DialogueState, replies: Sequence[str]
 ) -> list[str]:
     """What the whole conversation lacks of the script's ``expect``."""
     out = call_failures(outcome, made)
@@ -447,6 +450,9 @@ def diff_lines(result: ScriptResult) -> list[str]:
         if step.turn >= len(result.steps) - 1 and step.said == OUTCOME:
             lines.append("  outcome of the conversation:")
             lines += [f"    - {f}" for f in step.failures]
+            lines.append("    the conversation:")
+            for turn in result.steps[:-1]:
+                lines += [f"      user:   {turn.said}", f"      system: {turn.reply}"]
             continue
         lines.append(f"  turn {step.turn + 1}: user: {step.said}")
         width = max([len("expected acts"), *(len(a) for a in step.expected)])

@@ -214,3 +214,17 @@ def test_cli_needs_no_built_database_for_the_showcase_and_names_missing_backends
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "skipped" in result.stdout and "Alarm_1: database not found" in result.stdout
     assert "1 could not run: their services have no backend" in result.stdout
+
+
+def test_the_natural_scripts_load_and_cover_the_showcase(showcase) -> None:  # type: ignore[no-untyped-def]
+    """data/scripts/natural: conversations in people's words, at least 40, 10 of them with all three
+    showcase services active, each checking an outcome."""
+    scripts = [
+        s
+        for path in sorted((ROOT / "data/scripts/natural").glob("*.yaml"))
+        for s in load_scripts(path, showcase)
+    ]
+    assert len(scripts) >= 40
+    assert sum(set(s.script.services) == set(showcase) for s in scripts) >= 10
+    assert all(s.script.expect.model_dump(exclude_defaults=True) for s in scripts)
+    assert all(turn.user is not None for s in scripts for turn in s.script.turns)  # words, not acts
