@@ -44,7 +44,7 @@ from dialog.eval.dst import f1, frame_metrics, fuzzy
 from dialog.eval.faithful import ValueCheck, first_service, transactions
 from dialog.schema import Schema
 from dialog.types import ActType, Dialogue, DialogueAct, DialogueState, ServiceCall, Speaker
-from dialog.values import normal
+from dialog.values import normal, same_value
 
 A = ActType
 Services = Literal["dialogue", "all"]
@@ -110,7 +110,8 @@ def same_call(
     An argument absent on one side matches when the other side gives the intent's default. A value
     matches the call's own value or any value the SGD state lists for the slot (``said``: SGD calls
     hold canonical values, "2019-03-01", where the state holds what was said, "March 1st");
-    categorical slots exactly (case-blind), free-form ones by the SGD metric's fuzzy score.
+    categorical slots exactly (case-blind), free-form ones by the SGD metric's fuzzy score or as the
+    same date, time or amount (``dialog.values.same_value``: "quarter to 4 in the afternoon" is 15:45).
     """
     if reference.method != hypothesis.method:
         return False
@@ -130,7 +131,7 @@ def same_call(
         if schema.slot(slot).categorical:
             if normal(hyp) not in {normal(o) for o in options}:
                 return False
-        elif max(fuzzy(o, hyp) for o in options) < FUZZY_MATCH:
+        elif not any(fuzzy(o, hyp) >= FUZZY_MATCH or same_value(o, hyp) for o in options):
             return False
     return True
 

@@ -21,6 +21,21 @@ from dialog.values import dates, normal, numbers, times
 
 MAX_WORDS = 6  # the longest value looked for in a reply, in words
 _NOT_VALUES = {DONTCARE, "true", "false", "yes", "no", "none", "any"}
+#: Words of any reply. A known value made only of these and of the schemas' own wording (a song
+#: called "Sorry", a film called "For You", a place called "the city") is not taken for a value.
+COMMON_WORDS = frozenset(
+    """a an the and or but if of to in on at for from with by as is are was were be been am do does did
+    i you he she it we they me him her us them my your his its our their this that these those there here
+    what which who when where why how all any some no not yes ok okay sure sorry please thanks thank
+    welcome great good fine nice perfect right well bye goodbye hello hi hey else anything something
+    nothing one two more other another would could can will shall should may might must have has had
+    like want need help find book day time today tomorrow tonight now then soon again also just only
+    very much many little enough first last next new old best""".split()  # noqa: SIM905 (reads as prose)
+)
+
+
+def _words(text: str) -> list[str]:
+    return text.replace(",", " ").replace(".", " ").replace("?", " ").replace("!", " ").split()
 
 
 def transactions(reply: Reply) -> list[tuple[str, ServiceCall]]:
@@ -49,9 +64,12 @@ class ValueCheck:
     def __init__(self, schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None) -> None:
         vocabulary: set[str] = set()
         wording: list[str] = []
+        described: list[str] = []
         for schema in schemas:
+            described += [schema.description, *(i.description for i in schema.intents)]
             for slot in schema.slots:
                 vocabulary.update(normal(v) for v in slot.values)
+                described.append(slot.description)
                 if slot.prompt:
                     wording.append(slot.prompt)
             for template in schema.templates.values():
@@ -68,6 +86,7 @@ class ValueCheck:
             if len(v) >= 3 and v not in _NOT_VALUES and not v.replace(".", "").replace(",", "").isdigit()
         }
         self.wording = normal(" ".join(wording))
+        self.common = COMMON_WORDS | set(_words(normal(" ".join([*wording, *described]))))
 
     def invented(self, text: str, acts: Sequence[DialogueAct], state: DialogueState) -> list[str]:
         """The values ``text`` states that neither ``acts`` nor ``state`` (frames, backend rows, the
@@ -78,11 +97,13 @@ class ValueCheck:
         evidence = self.evidence(acts, state)
         known = normal(evidence)
         out = []
-        words = said.replace(",", " ").replace(".", " ").replace("?", " ").replace("!", " ").split()
+        words = _words(said)
         for n in range(1, MAX_WORDS + 1):
             for i in range(len(words) - n + 1):
                 gram = " ".join(words[i : i + n])
-                if gram in self.vocabulary and gram not in known and gram not in self.wording:
+                if gram not in self.vocabulary or gram in known or gram in self.wording:
+                    continue
+                if not all(w in self.common for w in words[i : i + n]):
                     out.append(gram)
         out += [f"date {m}/{d}" for m, d in sorted(dates(text) - dates(evidence))]
         out += [f"time {t // 60}:{t % 60:02d}" for t in sorted(times(text) - times(evidence))]

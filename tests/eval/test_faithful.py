@@ -70,3 +70,9 @@ def test_transactions_and_the_first_service() -> None:
     assert transactions(Reply("", s, search)) == []
     turns = [(DialogueAct(A.GOODBYE),), (DialogueAct(A.REQUEST, "city", service="RideSharing_1"),)]
     assert first_service(turns) == "RideSharing_1" and first_service([()]) is None
+
+
+def test_a_title_made_of_common_words_is_not_taken_for_a_value(showcase) -> None:  # type: ignore[no-untyped-def]
+    values = check(showcase)
+    values.vocabulary |= {"sorry", "for you", "the city"}  # titles and places of other services
+    assert values.invented("Sorry, I could not find that for you in the city.", (), DialogueState()) == []
