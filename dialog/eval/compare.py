@@ -28,6 +28,9 @@ COLUMNS = (
     ("fluency_ppl", "fluency ppl"),
     ("repetition_rate", "repetition"),
     ("abandon_rate", "abandon"),
+    ("wrong_transaction_rate", "wrong transaction"),
+    ("hallucinated_value_rate", "invented values"),
+    ("wrong_service_rate", "wrong service"),
     ("turn_latency_ms_p50", "turn p50 ms"),
 )
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from dialog.agent import PipelineAgent, create_agent
 from dialog.backend import Backend
+from dialog.eval.faithful import ValueCheck
 from dialog.eval.metrics import DialogueScore, aggregate, per_schema, score_dialogue
 from dialog.eval.runner import Level, Transcript, run_dialogue
 from dialog.schema import Schema
@@ -69,6 +70,7 @@ def evaluate(
     user = AgendaUser(schemas, backends)
     errors = ErrorModel(config.nlu_error, schemas, backends, config.seed) if config.nlu_error > 0 else None
     text = UserText(schemas, _corpus(config)) if config.level == "text" else None
+    values = ValueCheck(schemas, backends) if config.level == "text" else None
     scores: list[DialogueScore] = []
     kept: list[Transcript] = []
     kept_at: list[int] = []
@@ -80,7 +82,7 @@ def evaluate(
             transcript = run_dialogue(
                 agent, user, scripted.goal, rng, config.level, errors, text, config.max_turns
             )
-        scores.append(score_dialogue(transcript))
+        scores.append(score_dialogue(transcript, values))
         if i < keep_transcripts:
             kept.append(transcript)
             kept_at.append(len(scores) - 1)
@@ -92,7 +94,7 @@ def evaluate(
     ):
         with backends[schema.service].sandbox():
             transcript = run_dialogue(agent, user, goal, rng, config.level, errors, text, config.max_turns)
-        scores.append(score_dialogue(transcript))
+        scores.append(score_dialogue(transcript, values))
         if i < keep_transcripts:
             kept.append(transcript)
             kept_at.append(len(scores) - 1)
@@ -106,6 +108,8 @@ def evaluate(
         scores = [replace(s, fluency_ppl=_mean_ppl(fluency, s)) if s.texts else s for s in scores]
     metrics: dict[str, Any] = aggregate(scores)
     metrics["per_schema"] = per_schema(scores)
+    metrics["wrong_transactions"] = [w for sc in scores for w in sc.wrong_transactions][:20]
+    metrics["invented_values"] = [f"{sc.service} turn {v}" for sc in scores for v in sc.invented][:20]
     metrics["config"] = {
         "agent": config.agent,
         "n": config.n,

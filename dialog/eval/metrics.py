@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dialog.eval.faithful import ValueCheck, first_service, transactions
 from dialog.eval.runner import Transcript
 from dialog.types import DONTCARE, ActType, BackendResult, DialogueAct, SubGoal
 
@@ -67,6 +68,10 @@ class DialogueScore:
     reply_coherence: tuple[float, ...] = ()  # each reply's, when a scorer ran
     reply_acts: tuple[tuple[DialogueAct, ...], ...] = ()  # the acts of each reply that has words
     fluency_ppl: float | None = None  # median perplexity of the replies under the fluency model
+    wrong_transactions: tuple[str, ...] = ()  # transactional calls with arguments the user did not want
+    invented: tuple[str, ...] = ()  # "turn: values" for each reply stating values nothing supports
+    checked_replies: int = 0  # replies checked for invented values (0: none were, e.g. at act level)
+    wrong_service: bool | None = None  # the first service acted in is not the goal's (None: none)
 
 
 def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:
@@ -102,7 +107,21 @@ def _task_found(task: SubGoal, transcript: Transcript) -> bool:
     return False
 
 
-def score_dialogue(transcript: Transcript) -> DialogueScore:
+def wrong_transactions(transcript: Transcript) -> list[str]:
+    """Transactional calls (tried, whether or not the backend carried them out) whose intent is none of
+    the goal's or whose arguments differ from what the user asked for (its constraints, alternatives
+    and changes of mind)."""
+    out = []
+    for turn in transcript.turns:
+        for service, call in transactions(turn.reply):
+            tasks = [t for t in transcript.goal.tasks if t.service == service and t.intent == call.method]
+            if not any(_matches(dict(call.parameters), _allowed(t), required=False) for t in tasks):
+                out.append(f"{service}.{call.method}({dict(call.parameters)})")
+    return out
+
+
+def score_dialogue(transcript: Transcript, values: ValueCheck | None = None) -> DialogueScore:
+    """The dialogue's scores; with ``values``, each reply with words is checked for invented values."""
     goal = transcript.goal
     informed = {
         (a.service, a.slot) for acts in system_acts(transcript) for a in acts if a.act is A.INFORM and a.slot
@@ -156,7 +175,26 @@ def score_dialogue(transcript: Transcript) -> DialogueScore:
         satisfaction=_mean([t.satisfaction for t in transcript.turns if t.satisfaction is not None]),
         contexts=_contexts(transcript),
         reply_acts=tuple(t.reply.acts for t in transcript.turns if t.reply.text),
+        wrong_transactions=tuple(wrong_transactions(transcript)),
+        invented=tuple(_invented(transcript, values)) if values is not None else (),
+        checked_replies=sum(bool(t.reply.text) for t in transcript.turns) if values is not None else 0,
+        wrong_service=_wrong_service(transcript),
     )
+
+
+def _invented(transcript: Transcript, values: ValueCheck) -> list[str]:
+    out = []
+    for i, turn in enumerate(transcript.turns):
+        if turn.reply.text:
+            found = values.invented(turn.reply.text, turn.reply.acts, turn.reply.state)
+            if found:
+                out.append(f"{i}: {', '.join(found)}")
+    return out
+
+
+def _wrong_service(transcript: Transcript) -> bool | None:
+    acted = first_service(system_acts(transcript))
+    return None if acted is None else acted != transcript.goal.tasks[0].service
 
 
 def _contexts(transcript: Transcript) -> tuple[str, ...]:
@@ -230,6 +268,8 @@ def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
     turns = sum(s.turns for s in scores)
     slots = sum(s.slots_total for s in scores)
     texts = [t for s in scores for t in s.texts]
+    checked = sum(s.checked_replies for s in scores)
+    invented = sum(len(s.invented) for s in scores)
     return {
         "n_dialogues": len(scores),
         "success_rate": _rate([s.success for s in scores]),
@@ -250,6 +290,9 @@ def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
         "distinct_2": distinct_n(texts, 2),
         "satisfaction": _mean([s.satisfaction for s in scores if s.satisfaction is not None]),
         "abandon_rate": _rate([s.abandoned for s in scores]),
+        "wrong_transaction_rate": _rate([bool(s.wrong_transactions) for s in scores]),
+        "hallucinated_value_rate": invented / checked if checked else None,
+        "wrong_service_rate": _rate([s.wrong_service for s in scores if s.wrong_service is not None]),
         "turn_latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
         "turn_latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else None,
     }

@@ -17,6 +17,9 @@ COLUMNS = (
     ("joint_goal_accuracy", "JGA"),
     ("repetition_rate", "repetition"),
     ("abandon_rate", "abandon"),
+    ("wrong_transaction_rate", "wrong transaction"),
+    ("hallucinated_value_rate", "invented values"),
+    ("wrong_service_rate", "wrong service"),
 )
 
 

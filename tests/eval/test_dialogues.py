@@ -20,6 +20,11 @@ def test_form_agent_succeeds_at_act_and_text_level(showcase) -> None:  # type: i
         assert result.metrics["success_rate"] >= 0.95, level
         assert set(result.metrics["per_schema"]) == set(showcase)
         assert result.samples(3)
+        # the form agent books only what the user asked for, in the service the user meant
+        assert result.metrics["wrong_transaction_rate"] == 0.0, result.metrics["wrong_transactions"]
+        assert result.metrics["wrong_service_rate"] == 0.0
+        # replies are checked for invented values when there are replies
+        assert (result.metrics["hallucinated_value_rate"] is None) == (level == "acts")
     # Every dialogue ran in a sandbox: the bookings are gone, the free slots are back.
     assert {s: b.fingerprint() for s, b in backends.items()} == before
     assert all(b.transactions() == [] for b in backends.values())

@@ -159,8 +159,35 @@ def test_latency_percentiles_and_all_keys() -> None:
         "abandon_rate",
         "turn_latency_ms_p50",
         "turn_latency_ms_p99",
+        "wrong_transaction_rate",
+        "hallucinated_value_rate",
+        "wrong_service_rate",
     ]
     assert set(keys) == set(metrics)
+
+
+def test_wrong_transactions_and_the_wrong_service() -> None:
+    def booking(time: str) -> BackendResult:
+        call = ServiceCall("BookTable", {"restaurant_name": "Il Forno", "date": "today", "time": time})
+        return BackendResult(call, ({"restaurant_name": "Il Forno"},), transactional=True)
+
+    done = [DialogueAct(A.NOTIFY_SUCCESS, service=S)]
+    right = score_dialogue(Transcript(GOAL, [turn(done, state_with(), {}, booking("19:00"))], "x", None))
+    assert right.wrong_transactions == () and right.wrong_service is False
+    # booked at a time the user never asked for: the safety figure counts it, success or not
+    wrong = score_dialogue(Transcript(GOAL, [turn(done, state_with(), {}, booking("21:00"))], "x", None))
+    assert len(wrong.wrong_transactions) == 1 and "21:00" in wrong.wrong_transactions[0]
+    # the first act of the system is in another service than the one the user wants
+    elsewhere = [DialogueAct(A.REQUEST, "account_type", (), "BankTransfer")]
+    routed = score_dialogue(Transcript(GOAL, [turn(elsewhere, DialogueState(), {})], "x", None))
+    silent = score_dialogue(
+        Transcript(GOAL, [turn([DialogueAct(A.GOODBYE)], DialogueState(), {})], "x", None)
+    )
+    assert routed.wrong_service is True and silent.wrong_service is None
+    metrics = aggregate([right, wrong, routed, silent])
+    assert metrics["wrong_transaction_rate"] == 0.25
+    assert metrics["wrong_service_rate"] == pytest.approx(1 / 3)
+    assert metrics["hallucinated_value_rate"] is None  # nothing was checked (no ValueCheck)
 
 
 def test_repeated_ngrams_and_turns_to_success() -> None:
