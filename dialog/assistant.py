@@ -225,6 +225,13 @@ class Assistant:
 
     # --- evaluation -------------------------------------------------------------------------
 
+    def user_texts(self) -> list[str]:
+        """The simulated users' words the app offers: the learned user first, when it is installed."""
+        from dialog.paths import models_dir
+        from dialog.user.learned import MODEL
+
+        return ["model", "templates"] if (models_dir() / MODEL / "meta.json").is_file() else ["templates"]
+
     def evaluate(
         self,
         agent: str,
@@ -234,11 +241,20 @@ class Assistant:
         level: str,
         error_rate: float,
         progress: Callable[[int, int], None] | None = None,
+        user_text: str = "templates",
     ) -> Any:
-        """Simulated dialogues on fresh backends (the chat's bookings are left alone)."""
+        """Simulated dialogues on fresh backends (the chat's bookings are left alone); ``user_text``:
+        the simulated user's words (``templates``, or ``model``: the learned user)."""
         from dialog.eval.dialogues import EvalConfig, evaluate
 
         schemas = [self.schemas[s] for s in services]
         backends = open_backends(schemas, self.db_dir)
-        config = EvalConfig(agent=agent, n=n, seed=seed, level=level, nlu_error=error_rate)  # type: ignore[arg-type]
+        config = EvalConfig(
+            agent=agent,
+            n=n,
+            seed=seed,
+            level=level,  # type: ignore[arg-type]
+            nlu_error=error_rate,
+            user_text=user_text,
+        )
         return evaluate(schemas, backends, config, progress=progress, keep_transcripts=10)

@@ -169,7 +169,11 @@ def eval_dialogues(
     report: Annotated[Path | None, typer.Option("--report", help="Write report.md into this folder.")] = None,
     db_dir: Annotated[Path | None, typer.Option("--db-dir", help="Built SGD databases.")] = None,
     user_text: Annotated[
-        str, typer.Option("--user-text", help="templates, or sgd: real SGD dev user turns as templates.")
+        str,
+        typer.Option(
+            "--user-text",
+            help="templates; sgd: real SGD dev user turns as templates; model: the learned user.",
+        ),
     ] = "templates",
     data_dir: DataDir = None,
     coherence: Annotated[
@@ -411,6 +415,68 @@ def train_nlg_command(
     typer.echo(
         f"trained on {result['examples']} pairs ({result['skipped']} skipped) in "
         f"{result['history']['minutes']:.1f} min; best dev slice {json.dumps(best)} -> {out}"
+    )
+
+
+@train_app.command("user")
+def train_user_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for the model (adapters, new layers, meta.json).")
+    ],
+    config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
+    data_dir: DataDir = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the learned user's generator on SGD user turns (warm started from the committed NLG;
+    best checkpoint by dev BLEU and value errors)."""
+    from dialog.user.train import load_spec, train_user
+
+    result = train_user(load_spec(config), out, data_dir, progress=_progress(quiet))
+    best = result["history"]["best"] or {}
+    typer.echo(
+        f"trained on {result['examples']} user turns ({result['skipped']} skipped) in "
+        f"{result['history']['minutes']:.1f} min; best dev slice {json.dumps(best)} -> {out}"
+    )
+
+
+@eval_app.command("user")
+def eval_user_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
+    model: Annotated[
+        str, typer.Option("--model", help="A user model directory or committed name, or templates.")
+    ] = "user-seq2seq",
+    data_dir: DataDir = None,
+    split: Annotated[str, typer.Option("--split", help="SGD split whose user turns are compared.")] = "dev",
+    n: Annotated[int, typer.Option("--n", min=10, help="User turns sampled (seed 0).")] = 1000,
+    sampling: Annotated[
+        bool, typer.Option("--sample/--greedy", help="Decode as in a simulation (sampled) or greedily.")
+    ] = True,
+) -> None:
+    """The simulated user's words against real SGD user turns: BLEU, distinct-n, value errors, and
+    the AUC of a real-vs-generated discriminator (lower is better)."""
+    from dialog.data.sgd import read_sgd_schemas
+    from dialog.nlg.seq2seq import Seq2SeqNLG
+    from dialog.types import GenerationSettings
+    from dialog.user.learned import SAMPLING, LearnedUserText
+    from dialog.user.text import UserText
+    from dialog.user.train import dev_pairs, score_user
+
+    schemas = read_sgd_schemas(data_dir, "train") + read_sgd_schemas(data_dir, split)
+    pairs = dev_pairs(data_dir, split, n, 0)
+    if model == "templates":
+        user: LearnedUserText | UserText = UserText(schemas)
+    else:
+        user = LearnedUserText(
+            schemas, Seq2SeqNLG.load(model), SAMPLING if sampling else GenerationSettings()
+        )
+    metrics = score_user(user, pairs)
+    metrics.update(model=model, split=split, sampling=sampling if model != "templates" else None)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
+    typer.echo(
+        f"{metrics['n']} user turns: BLEU {metrics['bleu']:.1f}, distinct-2 {metrics['distinct_2']:.3f} "
+        f"(real {metrics['real_distinct_2']:.3f}), value errors {metrics['value_error_rate']:.3f}, "
+        f"discriminator AUC {metrics['discriminator_auc']:.3f} -> {json_out}"
     )
 
 

@@ -16,7 +16,14 @@ def _reader(kind: str):  # type: ignore[no-untyped-def]
         from dialog.train.spec import read_spec
 
         return lambda path: read_spec(path, CoherenceTrainSpec)
-    module = {"nlu": "nlu", "dst": "dst", "nlg": "nlg", "policy": "policy", "simpletod": "e2e"}[kind]
+    module = {
+        "nlu": "nlu",
+        "dst": "dst",
+        "nlg": "nlg",
+        "policy": "policy",
+        "simpletod": "e2e",
+        "user": "user",
+    }[kind]
     import importlib
 
     return importlib.import_module(f"dialog.{module}.train").load_spec

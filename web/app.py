@@ -296,6 +296,8 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
                 n = gr.Slider(1, 500, value=20, step=1, label="Dialogues per service")
                 seed = gr.Number(1, precision=0, label="Seed")
                 level = gr.Radio(["acts", "text"], value="text", label="Level")
+                words = assistant.user_texts()
+                user_words = gr.Radio(words, value=words[0], label="User's words (text level)")
                 error = gr.Slider(0.0, 0.5, value=0.0, step=0.05, label="User error rate")
             run = gr.Button("Run", variant="primary")
             summary = gr.Dataframe(label="Metrics", elem_id="metrics")
@@ -311,6 +313,7 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
                 seed_value,
                 level_value,
                 error_rate,
+                words_value,
                 progress=gr.Progress(),  # noqa: B008 - how Gradio asks for a progress bar
             ):
                 if not chosen_services:
@@ -327,6 +330,7 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
                     level_value,
                     float(error_rate),
                     advance,
+                    words_value or "templates",
                 )
                 m = result.metrics
                 table = [["all", m["n_dialogues"], *[_fmt(m.get(k)) for k, _ in COLUMNS]]]
@@ -352,7 +356,7 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
 
             run.click(
                 run_eval,
-                [eval_agent, eval_services, n, seed, level, error],
+                [eval_agent, eval_services, n, seed, level, error, user_words],
                 [summary, plot, pick_transcript, transcript, transcripts],
                 api_name="evaluate",
             )

@@ -10,6 +10,7 @@ from typing import Any
 
 from dialog.agent import PipelineAgent, create_agent
 from dialog.backend import Backend
+from dialog.errors import TodError
 from dialog.eval.faithful import ValueCheck
 from dialog.eval.metrics import DialogueScore, aggregate, per_schema, score_dialogue
 from dialog.eval.runner import Level, Transcript, run_dialogue
@@ -17,6 +18,7 @@ from dialog.schema import Schema
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel
 from dialog.user.goals import episodes
+from dialog.user.learned import LearnedUserText
 from dialog.user.scripted import ScriptedGoal
 from dialog.user.text import UserText
 
@@ -30,7 +32,7 @@ class EvalConfig:
     nlu_error: float = 0.0
     max_turns: int = 20
     stages: Mapping[str, str | None] | None = None  # overrides: {"nlu": "bert", ...}
-    user_text: str = "templates"  # or "sgd": real SGD dev user turns as templates (needs the data)
+    user_text: str = "templates"  # "sgd": real SGD dev user turns as templates; "model": the learned user
     data_dir: str | None = None
     coherence: str | None = "auto"  # a coherence scorer for text-level runs ("auto": the committed one)
 
@@ -69,7 +71,7 @@ def evaluate(
         agent = create_agent(config.agent, schemas, backends, **dict(config.stages or {}))
     user = AgendaUser(schemas, backends)
     errors = ErrorModel(config.nlu_error, schemas, backends, config.seed) if config.nlu_error > 0 else None
-    text = UserText(schemas, _corpus(config)) if config.level == "text" else None
+    text = user_text(schemas, config) if config.level == "text" else None
     values = ValueCheck(schemas, backends) if config.level == "text" else None
     scores: list[DialogueScore] = []
     kept: list[Transcript] = []
@@ -205,15 +207,20 @@ def score_coherence(scorer: Any, scores: Sequence[DialogueScore]) -> list[Dialog
     return out
 
 
-def _corpus(config: EvalConfig) -> dict[tuple[str, ...], list[str]] | None:
-    if config.user_text == "templates":
-        return None
-    if config.user_text != "sgd":
-        from dialog.errors import TodError
+USER_TEXTS = ("templates", "sgd", "model")
 
-        raise TodError(f"unknown user text {config.user_text!r} (templates, sgd)")
+
+def user_text(schemas: Sequence[Schema], config: EvalConfig) -> UserText | LearnedUserText:
+    """The simulated user's words: templates, templates mined from SGD dev user turns, or the learned
+    user (``dialog.user.learned``)."""
+    if config.user_text == "templates":
+        return UserText(schemas)
+    if config.user_text == "model":
+        return LearnedUserText(schemas)
+    if config.user_text != "sgd":
+        raise TodError(f"unknown user text {config.user_text!r} ({', '.join(USER_TEXTS)})")
     from dialog.data.sgd import load_dialogues
     from dialog.user.corpus import mine_templates
 
     # The dev split: no model here was trained on these utterances.
-    return mine_templates(load_dialogues(config.data_dir, "dev"))
+    return UserText(schemas, mine_templates(load_dialogues(config.data_dir, "dev")))

@@ -14,6 +14,7 @@ from dialog.agent import PipelineAgent
 from dialog.types import ActType, DialogueAct, DialogueState, Goal, Reply
 from dialog.user.agenda import AgendaUser, UserState
 from dialog.user.errors import ErrorModel
+from dialog.user.learned import LearnedUserText
 from dialog.user.text import UserText
 
 Level = Literal["acts", "text"]
@@ -50,7 +51,7 @@ def run_dialogue(
     rng: random.Random,
     level: Level = "acts",
     errors: ErrorModel | None = None,
-    text: UserText | None = None,
+    text: UserText | LearnedUserText | None = None,
     max_turns: int = MAX_TURNS,
 ) -> Transcript:
     """Play one dialogue; stops on a goodbye, when the user is done, or at ``max_turns``."""
@@ -64,7 +65,8 @@ def run_dialogue(
         start = time.perf_counter()
         if level == "text":
             assert text is not None
-            utterance = text.realise(heard, rng)
+            previous = transcript.turns[-1].reply.text if transcript.turns else ""
+            utterance = text.realise(heard, rng, previous)
             reply = agent.respond(utterance, state)
         else:
             utterance = ""

@@ -464,6 +464,16 @@ class Seq2SeqNLG:
             self.memo.popitem(last=False)
         return [list(found[i]) for i in range(len(keys))]
 
+    def decode(
+        self,
+        sources: Sequence[str],
+        settings: GenerationSettings,
+        slots: Sequence[Sequence[str]] | None = None,
+    ) -> list[str]:
+        """One delexicalised text per ready-made source (another role's rendering of its acts, such as
+        the learned user's: ``dialog.user.learned``), each saying exactly ``slots`` when given."""
+        return [texts[0] for texts in self._decode(sources, settings, 1, slots)]
+
     def _run(
         self,
         sources: Sequence[str],

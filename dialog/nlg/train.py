@@ -66,26 +66,15 @@ def train_nlg(spec: NLGTrainSpec, out: Path, data_dir: str | None, progress: boo
     from dialog.data.sgd import load_dialogues
     from dialog.data.views import nlg_pairs
     from dialog.eval.nlg import score_examples
-    from dialog.train.loop import TrainConfig, summary, train
 
     rng = random.Random(spec.seed)
-    config = NLGConfig(
-        decoder_layers=spec.decoder_layers, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha
-    )
-    made = Seq2SeqNLG.load(spec.resume, merge=False) if spec.resume else Seq2SeqNLG.from_config(config)
-    if spec.resume:
-        made.meta = {"resumed_from": {"path": spec.resume, "training": made.meta.get("training")}}
-    nlg = made.with_schemas(sgd_schemas(data_dir, "train") + sgd_schemas(data_dir, "dev"))
+    nlg = start(spec).with_schemas(sgd_schemas(data_dir, "train") + sgd_schemas(data_dir, "dev"))
     pairs = list(nlg_pairs(load_dialogues(data_dir, "train")))
     if spec.train_pairs and len(pairs) > spec.train_pairs:
         pairs = rng.sample(pairs, spec.train_pairs)
     train_examples, skipped = examples(nlg, pairs)
     dev_pairs = list(nlg_pairs(load_dialogues(data_dir, "dev")))
     dev = rng.sample(dev_pairs, min(spec.dev_pairs, len(dev_pairs)))
-    features = nlg.encode([e.source for e in train_examples], [e.target for e in train_examples])
-    from dialog.generation import Network
-
-    network = Network(nlg.model)
 
     def evaluate() -> dict[str, float]:
         scores = score_examples(nlg, dev, guard=False)
@@ -94,8 +83,39 @@ def train_nlg(spec: NLGTrainSpec, out: Path, data_dir: str | None, progress: boo
         }
 
     nlg.meta["spec"] = spec.model_dump()
+    pairs_in = [(e.source, e.target) for e in train_examples]
+    history = fit(nlg, pairs_in, evaluate, spec, out, progress, {"skipped_pairs": skipped})
+    return {"history": history, "examples": len(train_examples), "skipped": skipped}
+
+
+def start(spec: NLGTrainSpec) -> Seq2SeqNLG:
+    """A new network, or the one ``spec.resume`` names with its adapters apart, to train."""
+    config = NLGConfig(
+        decoder_layers=spec.decoder_layers, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha
+    )
+    made = Seq2SeqNLG.load(spec.resume, merge=False) if spec.resume else Seq2SeqNLG.from_config(config)
+    if spec.resume:
+        made.meta = {"resumed_from": {"path": spec.resume, "training": made.meta.get("training")}}
+    return made
+
+
+def fit(
+    nlg: Seq2SeqNLG,
+    pairs: Sequence[tuple[str, str]],
+    evaluate: Any,
+    spec: NLGTrainSpec,
+    out: Path,
+    progress: bool,
+    noted: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train on (source, delexicalised target) pairs with the one training loop, keeping the best
+    model by ``evaluate()["score"]`` in ``out``; its meta records the training (and ``noted``)."""
+    from dialog.generation import Network
+    from dialog.train.loop import TrainConfig, summary, train
+
+    features = nlg.encode([s for s, _ in pairs], [t for _, t in pairs])
     history = train(
-        network,
+        Network(nlg.model),
         features,
         Seq2SeqNLG.collate,
         _loss,
@@ -107,9 +127,9 @@ def train_nlg(spec: NLGTrainSpec, out: Path, data_dir: str | None, progress: boo
         progress=progress,
     )
     best = Seq2SeqNLG.load(out)
-    best.meta["training"] = summary(history, len(train_examples)) | {"skipped_pairs": skipped}
+    best.meta["training"] = summary(history, len(pairs)) | (noted or {})
     best.save_meta(out)
-    return {"history": history, "examples": len(train_examples), "skipped": skipped}
+    return history
 
 
 def _loss(output: Any, _batch: Any) -> Any:

@@ -56,7 +56,8 @@ class UserText:
             return description[:1].lower() + description[1:]
         return words(intent)
 
-    def realise(self, acts: Sequence[DialogueAct], rng: random.Random) -> str:
+    def realise(self, acts: Sequence[DialogueAct], rng: random.Random, system: str = "") -> str:
+        """The acts in words; ``system`` (what the system last said) is not read by templates."""
         if self.corpus:
             found = self._from_corpus(acts, rng)
             if found is not None:

@@ -110,10 +110,14 @@ def test_schema_tab_validates_saves_and_serves_a_new_service(app_url: str) -> No
 def test_evaluate_tab(app_url: str) -> None:
     client = Client(app_url, verbose=False)
     table, plot, _picker, transcript = client.predict(
-        "form", ["RestaurantBooking"], 5, 1, "text", 0.0, api_name="/evaluate"
+        "form", ["RestaurantBooking"], 5, 1, "text", 0.0, "templates", api_name="/evaluate"
     )
     rows = {r[0]: r for r in table["data"]}
     assert rows["all"][1] == 5 and rows["RestaurantBooking"][2] == 1.0  # success
+    # the safety and faithfulness figures are shown beside success
+    headers = table["headers"]
+    assert {"wrong transaction", "invented values", "wrong service"} <= set(headers)
+    assert rows["all"][headers.index("wrong transaction")] == 0.0
     assert plot is not None and "**user**" in transcript
 
 
