@@ -18,6 +18,7 @@ from dialog.convlog import ConversationLog
 from dialog.errors import BackendError, TodError
 from dialog.registry import load_builtins, registry
 from dialog.schema import Schema, expand_paths, load_schema, load_schemas, parse_schema
+from dialog.session import Session
 from dialog.types import (
     BackendResult,
     DialogueAct,
@@ -26,6 +27,7 @@ from dialog.types import (
     Reply,
     Speaker,
     StageTrace,
+    Turn,
 )
 from dialog.yamlpos import Problem, YamlProblems, load_located
 
@@ -160,13 +162,16 @@ class Assistant:
     ) -> TurnView:
         """One turn; the conversation gets the new state and the log gets both turns."""
         bot = self.agent(agent, services, **dict(stages or {}))
-        reply: Reply = bot.respond(text, conversation.state, settings)
         if len(conversation.states) == 1:
             self.log.start(conversation.id, agent, sorted(services or self.schemas))
+
+        def log(index: int, turn: Turn) -> None:
+            self.log.append(conversation.id, index, turn)
+
+        # The live backends, not a sandbox: what the user books in the app is booked.
+        session = Session(bot, state=conversation.state, log=log)
+        reply: Reply = session.step(text, settings=settings)
         conversation.states.append(reply.state)
-        history = reply.state.history
-        for index in (len(history) - 2, len(history) - 1):
-            self.log.append(conversation.id, index, history[index])
         nlu = next((t.output for t in reply.trace if t.stage == "nlu"), ())
         backend = next((t.output for t in reply.trace if t.stage == "backend"), None)
         return TurnView(reply.text, reply.acts, nlu, reply.state, backend, reply.trace)

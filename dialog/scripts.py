@@ -46,6 +46,7 @@ from xml.etree import ElementTree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dialog.schema import Schema
+from dialog.session import Session
 from dialog.types import ActType, BackendResult, DialogueAct, DialogueState, ServiceCall
 from dialog.values import same_value
 from dialog.yamlpos import Located, Problem, YamlProblems, read_located
@@ -321,24 +322,18 @@ class ScriptResult:
 
 def run_script(loaded: LoadedScript, agent: Any) -> ScriptResult:
     """Play the script's turns against the agent (in a backend sandbox) and check each expectation."""
-    import contextlib
-
     start = time.perf_counter()
-    state = DialogueState()
     steps = []
     everything: list[BackendResult] = []
     default_service = loaded.script.services[0]
-    with contextlib.ExitStack() as stack:
-        for service in loaded.script.services:
-            backend = agent.lookup.backends.get(service)
-            if backend is not None:
-                stack.enter_context(backend.sandbox())
+    mine = [agent.lookup.backends[s] for s in loaded.script.services if s in agent.lookup.backends]
+    with Session(agent, mine) as session:
         for t, (turn, user_acts, expected) in enumerate(
             zip(loaded.script.turns, loaded.user_acts, loaded.expected, strict=True)
         ):
             if user_acts is None:
                 said = turn.user or ""
-                reply = agent.respond(said, state)
+                reply = session.step(said)
             else:
                 # Acts belong to the script's first service (a goodbye or thanks to none).
                 acts = tuple(
@@ -348,12 +343,12 @@ def run_script(loaded: LoadedScript, agent: Any) -> ScriptResult:
                     for s in user_acts
                 )
                 said = " ".join(str(s) for s in user_acts)
-                reply = agent.respond_acts(acts, state)
+                reply = session.step(acts=acts)
                 text = agent.nlg.generate(reply.acts, reply.state)
                 reply = type(reply)(text, reply.state, reply.trace, reply.acts)
-            state = reply.state
             steps.append(check(t, said, reply, turn.expect, expected))
             everything += calls(reply)
+    state = session.state
     outcome = loaded.script.expect
     if outcome != Outcome():
         end = StepResult(len(steps), OUTCOME, reply=steps[-1].reply if steps else "")

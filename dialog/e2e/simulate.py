@@ -43,8 +43,7 @@ def simulated_dialogues(
     user, text, nlg = AgendaUser(schemas, backends), UserText(schemas), TemplateNLG(schemas)
     names = [s.service for s in schemas]
     for i, schema, goal, rng in episodes(schemas, backends, n_per_schema, seed):
-        with backends[schema.service].sandbox():
-            transcript = run_dialogue(agent, user, goal, rng, "acts")
+        transcript = run_dialogue(agent, user, goal, rng, "acts", backends=[backends[schema.service]])
         if not score_dialogue(transcript).success:
             continue
         others = [n for n in names if n != schema.service]

@@ -32,8 +32,8 @@ def _dialogues(
     times: dict[str, list[float]] = defaultdict(list)
     start = time.perf_counter()
     for _, schema, goal, rng in episodes(schemas, backends, n, seed):
-        with backends[schema.service].sandbox():
-            transcript = run_dialogue(agent, user, goal, rng, level, None, text)  # type: ignore[arg-type]
+        sandboxed = [backends[schema.service]]
+        transcript = run_dialogue(agent, user, goal, rng, level, None, text, backends=sandboxed)  # type: ignore[arg-type]
         for turn in transcript.turns:
             times["turn"].append(turn.ms)
             for stage in turn.reply.trace:

@@ -26,10 +26,8 @@ that dialogue as a failure (its remaining turns score zero), the error is record
 
 from __future__ import annotations
 
-import contextlib
 import random
 import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +41,8 @@ from dialog.backend import Backend, open_backends
 from dialog.eval.dst import f1, frame_metrics, fuzzy
 from dialog.eval.faithful import ValueCheck, first_service, transactions
 from dialog.schema import Schema
-from dialog.types import ActType, Dialogue, DialogueAct, DialogueState, ServiceCall, Speaker
+from dialog.session import Session
+from dialog.types import ActType, Dialogue, DialogueAct, ServiceCall, Speaker
 from dialog.values import normal, same_value
 
 A = ActType
@@ -152,12 +151,11 @@ def corpus_calls(turn: Any, schemas: Mapping[str, Schema]) -> list[tuple[str, Se
 
 
 def replay(
-    agent: Any, dialogue: Dialogue, schemas: Mapping[str, Schema], seen: bool, check: ValueCheck
+    session: Session, dialogue: Dialogue, schemas: Mapping[str, Schema], seen: bool, check: ValueCheck
 ) -> Replayed:
-    """Play one corpus dialogue's user turns to ``agent`` and count what it got right."""
+    """Play one corpus dialogue's user turns in ``session`` and count what its agent got right."""
     record = Replayed(dialogue.dialogue_id, dialogue.services, seen)
     turns = dialogue.turns
-    state = DialogueState()
     # Every corpus transaction, with the user turn it answers and what the state said by then.
     wanted: list[tuple[int, str, ServiceCall, Mapping[str, Sequence[str]]]] = []
     made: list[tuple[int, str, ServiceCall]] = []
@@ -176,9 +174,8 @@ def replay(
             wanted.append((k, service, call, said.get(service, {})))
         if not failed:
             try:
-                start = time.perf_counter()
-                reply = agent.respond(user.utterance, state)
-                record.latencies_ms.append((time.perf_counter() - start) * 1000)
+                reply = session.step(user.utterance)
+                record.latencies_ms.append(session.exchanges[-1].ms)
             except Exception as exc:  # a crash fails the dialogue, never the run
                 record.error = f"turn {k}: {type(exc).__name__}: {exc}"
                 failed = True
@@ -331,12 +328,9 @@ def evaluate_corpus(
                 agent = make_agent(served, mine)
                 check = ValueCheck(served, mine)
                 for dialogue in group:
-                    with contextlib.ExitStack() as stack:
-                        for backend in mine.values():
-                            stack.enter_context(backend.sandbox())
-                        records[dialogue.dialogue_id] = replay(
-                            agent, dialogue, by_name, all(s in seen for s in dialogue.services), check
-                        )
+                    with Session(agent, mine.values()) as session:
+                        seen_all = all(s in seen for s in dialogue.services)
+                        records[dialogue.dialogue_id] = replay(session, dialogue, by_name, seen_all, check)
                     done += 1
                     if progress is not None:
                         progress(done, len(playable))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -78,12 +77,10 @@ def evaluate(
     kept_at: list[int] = []
     for i, scripted in enumerate(goals or ()):
         rng = random.Random(f"{config.seed}:{scripted.seed}")
-        with contextlib.ExitStack() as stack:
-            for service in scripted.goal.services:
-                stack.enter_context(backends[service].sandbox())
-            transcript = run_dialogue(
-                agent, user, scripted.goal, rng, config.level, errors, text, config.max_turns
-            )
+        mine = [backends[s] for s in scripted.goal.services]
+        transcript = run_dialogue(
+            agent, user, scripted.goal, rng, config.level, errors, text, config.max_turns, mine
+        )
         scores.append(score_dialogue(transcript, values))
         if i < keep_transcripts:
             kept.append(transcript)
@@ -94,8 +91,10 @@ def evaluate(
     for k, (i, schema, goal, rng) in enumerate(
         episodes(schemas, backends, config.n if goals is None else 0, config.seed)
     ):
-        with backends[schema.service].sandbox():
-            transcript = run_dialogue(agent, user, goal, rng, config.level, errors, text, config.max_turns)
+        sandboxed = [backends[schema.service]]
+        transcript = run_dialogue(
+            agent, user, goal, rng, config.level, errors, text, config.max_turns, sandboxed
+        )
         scores.append(score_dialogue(transcript, values))
         if i < keep_transcripts:
             kept.append(transcript)

@@ -1,16 +1,19 @@
 """The one dialogue runner: an agent against a simulated user, turn by turn, with a full transcript.
 
-Used by ``tod eval dialogues``, the RL environment and the app's evaluate tab.
+Used by ``tod eval dialogues``, the RL environment, ``tod bench``, the training-data simulators and
+the app's evaluate tab; each dialogue is a ``dialog.session.Session``.
 """
 
 from __future__ import annotations
 
 import random
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from dialog.agent import PipelineAgent
+from dialog.backend import Backend
+from dialog.session import Session
 from dialog.types import ActType, DialogueAct, DialogueState, Goal, Reply
 from dialog.user.agenda import AgendaUser, UserState
 from dialog.user.errors import ErrorModel
@@ -53,38 +56,37 @@ def run_dialogue(
     errors: ErrorModel | None = None,
     text: UserText | LearnedUserText | None = None,
     max_turns: int = MAX_TURNS,
+    backends: Sequence[Backend] = (),
 ) -> Transcript:
-    """Play one dialogue; stops on a goodbye, when the user is done, or at ``max_turns``."""
+    """Play one dialogue in a ``Session`` (its ``backends`` sandboxed: what it books is rolled back);
+    stops on a goodbye, when the user is done, or at ``max_turns``."""
     if level == "text" and text is None:
         raise ValueError("a text-level run needs a UserText")
     transcript = Transcript(goal)
     user_state, acts = user.start(goal, rng)
-    state = DialogueState()
-    for _ in range(max_turns):
-        heard = errors.corrupt(acts, rng) if errors is not None else acts
-        start = time.perf_counter()
-        if level == "text":
-            assert text is not None
-            previous = transcript.turns[-1].reply.text if transcript.turns else ""
-            utterance = text.realise(heard, rng, previous)
-            reply = agent.respond(utterance, state)
+    with Session(agent, backends) as session:
+        for _ in range(max_turns):
+            heard = errors.corrupt(acts, rng) if errors is not None else acts
+            if level == "text":
+                assert text is not None
+                utterance = text.realise(heard, rng, session.last_reply)
+                reply = session.step(utterance)
+            else:
+                utterance = ""
+                reply = session.step(acts=heard)
+            ms = session.exchanges[-1].ms
+            belief = user.belief(user_state)
+            heard_user, user_state, acts = acts, *user.reply(user_state, reply.acts, rng)
+            satisfaction = user.satisfaction(user_state)
+            transcript.turns.append(TurnRecord(heard_user, heard, utterance, reply, ms, belief, satisfaction))
+            if any(a.act is ActType.GOODBYE for a in reply.acts):
+                transcript.end_reason = user_state.end_reason or "system goodbye"
+                break
+            if user_state.done and not acts:
+                transcript.end_reason = user_state.end_reason
+                break
         else:
-            utterance = ""
-            reply = agent.respond_acts(heard, state)
-        ms = (time.perf_counter() - start) * 1000
-        belief = user.belief(user_state)
-        state = reply.state
-        heard_user, user_state, acts = acts, *user.reply(user_state, reply.acts, rng)
-        satisfaction = user.satisfaction(user_state)
-        transcript.turns.append(TurnRecord(heard_user, heard, utterance, reply, ms, belief, satisfaction))
-        if any(a.act is ActType.GOODBYE for a in reply.acts):
-            transcript.end_reason = user_state.end_reason or "system goodbye"
-            break
-        if user_state.done and not acts:
-            transcript.end_reason = user_state.end_reason
-            break
-    else:
-        transcript.end_reason = "turn cap"
-        user_state.abandoned = user_state.abandoned or user_state.current is not None
+            transcript.end_reason = "turn cap"
+            user_state.abandoned = user_state.abandoned or user_state.current is not None
     transcript.user = user_state
     return transcript

@@ -151,8 +151,8 @@ def simulated_targets(
         backend = backends[schema.service]
         count = 0
         while count < n_per_schema:
-            with backend.sandbox():
-                transcript = run_dialogue(agent, user, sampler.sample(rng), rng, "text", None, text)
+            goal = sampler.sample(rng)
+            transcript = run_dialogue(agent, user, goal, rng, "text", None, text, backends=[backend])
             prev: Sequence[DialogueAct] = ()
             for turn in transcript.turns:
                 service = next((a.service for a in turn.user_acts if a.service), schema.service)
