@@ -31,6 +31,7 @@ COLUMNS = (
     ("wrong_transaction_rate", "wrong transaction"),
     ("hallucinated_value_rate", "invented values"),
     ("wrong_service_rate", "wrong service"),
+    ("engagingness", "engagingness"),
     ("turn_latency_ms_p50", "turn p50 ms"),
 )
 

@@ -72,6 +72,7 @@ class DialogueScore:
     invented: tuple[str, ...] = ()  # "turn: values" for each reply stating values nothing supports
     checked_replies: int = 0  # replies checked for invented values (0: none were, e.g. at act level)
     wrong_service: bool | None = None  # the first service acted in is not the goal's (None: none)
+    engagingness: float | None = None  # the user's willingness to go on, mean over its turns
 
 
 def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:
@@ -117,6 +118,27 @@ def wrong_transactions(transcript: Transcript) -> list[str]:
             tasks = [t for t in transcript.goal.tasks if t.service == service and t.intent == call.method]
             if not any(_matches(dict(call.parameters), _allowed(t), required=False) for t in tasks):
                 out.append(f"{service}.{call.method}({dict(call.parameters)})")
+    return out
+
+
+#: What each user turn says of the user's willingness to go on (``engagement``).
+GOES_ON, REPEATS, GIVES_UP = 1.0, 0.5, 0.0
+
+
+def engagement(transcript: Transcript) -> list[float]:
+    """After each system turn, what the simulated user does, read from its own turns and state: goes
+    on (something new: 1), says the same again (0.5), or gives up (0: the last turn of a dialogue it
+    abandoned). A user who ends the dialogue satisfied goes on to the end."""
+    out = []
+    turns = transcript.turns
+    gave_up = transcript.user is not None and transcript.user.abandoned
+    for i, turn in enumerate(turns):
+        if i == len(turns) - 1:
+            out.append(GIVES_UP if gave_up else GOES_ON)
+        elif turn.user_acts and set(turns[i + 1].user_acts) == set(turn.user_acts):
+            out.append(REPEATS)
+        else:
+            out.append(GOES_ON)
     return out
 
 
@@ -179,6 +201,7 @@ def score_dialogue(transcript: Transcript, values: ValueCheck | None = None) -> 
         invented=tuple(_invented(transcript, values)) if values is not None else (),
         checked_replies=sum(bool(t.reply.text) for t in transcript.turns) if values is not None else 0,
         wrong_service=_wrong_service(transcript),
+        engagingness=_mean(engagement(transcript)),
     )
 
 
@@ -293,6 +316,7 @@ def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
         "wrong_transaction_rate": _rate([bool(s.wrong_transactions) for s in scores]),
         "hallucinated_value_rate": invented / checked if checked else None,
         "wrong_service_rate": _rate([s.wrong_service for s in scores if s.wrong_service is not None]),
+        "engagingness": _mean([s.engagingness for s in scores if s.engagingness is not None]),
         "turn_latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
         "turn_latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else None,
     }

@@ -20,6 +20,7 @@ COLUMNS = (
     ("wrong_transaction_rate", "wrong transaction"),
     ("hallucinated_value_rate", "invented values"),
     ("wrong_service_rate", "wrong service"),
+    ("engagingness", "engagingness"),
 )
 
 

@@ -162,8 +162,36 @@ def test_latency_percentiles_and_all_keys() -> None:
         "wrong_transaction_rate",
         "hallucinated_value_rate",
         "wrong_service_rate",
+        "engagingness",
     ]
     assert set(keys) == set(metrics)
+
+
+def test_engagingness_reads_the_users_own_turns() -> None:
+    from dialog.eval.metrics import engagement
+
+    city = (DialogueAct(A.INFORM, "city", ("Porto",), S),)
+    food = (DialogueAct(A.INFORM, "cuisine", ("italian",), S),)
+    ask = [DialogueAct(A.REQUEST, "city", (), S)]
+
+    def said(acts):  # type: ignore[no-untyped-def]
+        return TurnRecord(acts, acts, "", Reply("", DialogueState(), (), tuple(ask)), 1.0, {})
+
+    wants = [dict(t.constraints) for t in GOAL.tasks]
+    goes_on = Transcript(GOAL, [said(city), said(food)], "goodbye", UserState(GOAL, constraints=wants))
+    assert engagement(goes_on) == [1.0, 1.0]
+    # the same thing said again, then the user gives up
+    gave_up = Transcript(
+        GOAL,
+        [said(city), said(city), said(city)],
+        "patience",
+        UserState(GOAL, constraints=wants, abandoned=True),
+    )
+    assert engagement(gave_up) == [0.5, 0.5, 0.0]
+    assert score_dialogue(gave_up).engagingness == pytest.approx(1 / 3)
+    assert aggregate([score_dialogue(goes_on), score_dialogue(gave_up)])["engagingness"] == pytest.approx(
+        2 / 3
+    )
 
 
 def test_wrong_transactions_and_the_wrong_service() -> None:
