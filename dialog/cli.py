@@ -480,6 +480,22 @@ def eval_user_command(
     )
 
 
+@train_app.command("humanlike")
+def train_humanlike_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the model (weights.npz, meta.json).")],
+    n: Annotated[
+        int, typer.Option("--n", min=100, help="SGD train system turns (and as many generated).")
+    ] = 3000,
+    data_dir: DataDir = None,
+) -> None:
+    """Train the human-likeness discriminator (real SGD system turns against the NLGs' replies to the
+    same acts) and validate it on held-apart SGD dev turns."""
+    from dialog.eval.humanlike import train_humanlike
+
+    validation = train_humanlike(data_dir, out, n_train=n)
+    typer.echo(f"validated on {validation['n_dev']} SGD dev turns: {json.dumps(validation)} -> {out}")
+
+
 @train_app.command("simpletod")
 def train_simpletod_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for the model (adapters, meta.json).")],

@@ -32,6 +32,7 @@ COLUMNS = (
     ("hallucinated_value_rate", "invented values"),
     ("wrong_service_rate", "wrong service"),
     ("engagingness", "engagingness"),
+    ("human_likeness", "human-like"),
     ("turn_latency_ms_p50", "turn p50 ms"),
 )
 

@@ -11,8 +11,11 @@ from dialog.agent import PipelineAgent, create_agent
 from dialog.backend import Backend
 from dialog.errors import TodError
 from dialog.eval.faithful import ValueCheck
+from dialog.eval.humanlike import MODEL as HUMANLIKE
+from dialog.eval.humanlike import HumanLikeness
 from dialog.eval.metrics import DialogueScore, aggregate, per_schema, score_dialogue
 from dialog.eval.runner import Level, Transcript, run_dialogue
+from dialog.paths import models_dir
 from dialog.schema import Schema
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel
@@ -104,6 +107,9 @@ def evaluate(
     scorer = _coherence_scorer(config)
     if scorer is not None:
         scores = score_coherence(scorer, scores)
+    if config.level == "text" and (models_dir() / HUMANLIKE).is_dir():
+        judge = HumanLikeness.load(HUMANLIKE)
+        scores = [replace(s, human_like=judge.human(s.texts)) if s.texts else s for s in scores]
     fluency = _fluency_model(config)
     if fluency is not None:
         scores = [replace(s, fluency_ppl=_mean_ppl(fluency, s)) if s.texts else s for s in scores]
@@ -153,8 +159,6 @@ FLUENCY = "fluency-ngram/lm.json.gz"
 
 def _fluency_model(config: EvalConfig) -> Any:
     """The committed fluency model for text-level runs (None at act level or when it is missing)."""
-    from dialog.paths import models_dir
-
     path = models_dir() / FLUENCY
     if config.level != "text" or not path.is_file():
         return None
@@ -187,8 +191,6 @@ def _coherence_scorer(config: EvalConfig) -> Any:
     from dialog.eval.coherence import CoherenceScorer
 
     if config.coherence == "auto":
-        from dialog.paths import models_dir
-
         if not (models_dir() / COHERENCE).exists():
             return None
         return CoherenceScorer.load(COHERENCE)

@@ -73,6 +73,7 @@ class DialogueScore:
     checked_replies: int = 0  # replies checked for invented values (0: none were, e.g. at act level)
     wrong_service: bool | None = None  # the first service acted in is not the goal's (None: none)
     engagingness: float | None = None  # the user's willingness to go on, mean over its turns
+    human_like: float | None = None  # share of the replies the human-likeness model takes for human
 
 
 def system_acts(transcript: Transcript) -> list[tuple[DialogueAct, ...]]:
@@ -271,6 +272,12 @@ def repeats_ngram(text: str, n: int = 3) -> bool:
     return len(grams) != len(set(grams))
 
 
+def _weighted(pairs: Sequence[tuple[float, int]]) -> float | None:
+    """The mean of per-dialogue shares weighted by their counts (a share of all the replies)."""
+    total = sum(n for _, n in pairs)
+    return sum(v * n for v, n in pairs) / total if total else None
+
+
 def _rate(values: Sequence[bool]) -> float | None:
     return float(np.mean(values)) if values else None
 
@@ -317,6 +324,9 @@ def aggregate(scores: Sequence[DialogueScore]) -> dict[str, float | int | None]:
         "hallucinated_value_rate": invented / checked if checked else None,
         "wrong_service_rate": _rate([s.wrong_service for s in scores if s.wrong_service is not None]),
         "engagingness": _mean([s.engagingness for s in scores if s.engagingness is not None]),
+        "human_likeness": _weighted(
+            [(s.human_like, len(s.texts)) for s in scores if s.human_like is not None]
+        ),
         "turn_latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
         "turn_latency_ms_p99": float(np.percentile(latencies, 99)) if latencies else None,
     }

@@ -21,6 +21,7 @@ COLUMNS = (
     ("hallucinated_value_rate", "invented values"),
     ("wrong_service_rate", "wrong service"),
     ("engagingness", "engagingness"),
+    ("human_likeness", "human-like"),
 )
 
 

@@ -163,6 +163,7 @@ def test_latency_percentiles_and_all_keys() -> None:
         "hallucinated_value_rate",
         "wrong_service_rate",
         "engagingness",
+        "human_likeness",
     ]
     assert set(keys) == set(metrics)
 
