@@ -114,13 +114,19 @@ def fit(
     from dialog.train.loop import TrainConfig, summary, train
 
     features = nlg.encode([s for s, _ in pairs], [t for _, t in pairs])
+
+    def fresh() -> Any:
+        # The model remembers its greedy decodings (``memo``); the weights moved since the last look.
+        nlg.memo.clear()
+        return evaluate()
+
     history = train(
         Network(nlg.model),
         features,
         Seq2SeqNLG.collate,
         _loss,
         TrainConfig.from_spec(spec),
-        evaluate,
+        fresh,
         key_metric="score",
         checkpoint=nlg.save,
         out_dir=out,

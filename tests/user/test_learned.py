@@ -75,3 +75,36 @@ def test_cli_scores_the_template_user_against_real_turns(tmp_path, data_dir) -> 
     m = json.loads(out.read_text())
     assert m["n"] == 60 and m["value_error_rate"] == 0.0 and 0.5 <= m["discriminator_auc"] <= 1.0
     assert 0 < m["distinct_2"] <= 1 and m["samples"][0]["real"]
+
+
+def test_evaluations_during_training_decode_afresh(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The generator remembers its greedy decodings; each evaluation while training must not read
+    the replies of weights that have moved since (every evaluation once scored the first weights)."""
+    from dialog.nlg.train import NLGTrainSpec, fit, start
+
+    generator = start(NLGTrainSpec(resume="nlg-seq2seq"))
+    sources = ["system: Which city? user: city [city]"] * 4
+    seen: list[int] = []
+
+    def evaluate() -> dict[str, float]:
+        seen.append(len(generator.memo))
+        generator.decode(sources[:1], GenerationSettings())
+        return {"score": 0.0}
+
+    spec = NLGTrainSpec(epochs=2, batch_size=2, eval_every=1, lr=1e-4)
+    fit(generator, [(s, "In [city] please") for s in sources], evaluate, spec, tmp_path, progress=False)
+    assert len(seen) >= 2 and set(seen) == {0}
+
+
+def test_the_committed_user_model_still_talks_like_people(data_dir) -> None:  # type: ignore[no-untyped-def]
+    """On SGD dev user turns: closer to the real words than the templates, and it says its values."""
+    from dialog.data.sgd import read_sgd_schemas
+    from dialog.user.text import UserText
+    from dialog.user.train import dev_pairs, score_user
+
+    schemas = read_sgd_schemas(data_dir, "train") + read_sgd_schemas(data_dir, "dev")
+    pairs = dev_pairs(data_dir, "dev", 60, 3)
+    learned = score_user(LearnedUserText(schemas, settings=GenerationSettings()), pairs)
+    templates = score_user(UserText(schemas), pairs)
+    assert learned["value_error_rate"] <= 0.1
+    assert learned["bleu"] > templates["bleu"]
