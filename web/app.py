@@ -293,7 +293,7 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
                     services, value=services[: min(3, len(services))], multiselect=True, label="Services"
                 )
             with gr.Row():
-                n = gr.Slider(1, 500, value=20, step=1, label="Dialogues per service")
+                n = gr.Slider(1, 500, value=3, step=1, label="Dialogues per service")
                 seed = gr.Number(1, precision=0, label="Seed")
                 level = gr.Radio(["acts", "text"], value="text", label="Level")
                 words = assistant.user_texts()

@@ -61,5 +61,5 @@ def test_schema_tab_shows_the_located_error(page) -> None:  # type: ignore[no-un
 def test_evaluate_tab_runs(page) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("tab", name="Evaluate").click()
     page.get_by_role("button", name="Run").click()
-    page.wait_for_selector("#metrics :text('all')", timeout=60_000)
+    page.wait_for_selector("#metrics :text('all')", timeout=180_000)  # the learned user speaks
     page.screenshot(path=str(SHOTS / "evaluate.png"), full_page=True)
