@@ -410,11 +410,16 @@ def train_nlg_command(
     """Train the Transformer NLG on SGD system turns (best checkpoint by dev BLEU and slot errors)."""
     from dialog.nlg.train import load_spec, train_nlg
 
-    result = train_nlg(load_spec(config), out, data_dir, progress=_progress(quiet))
-    best = result["history"]["best"] or {}
+    _trained(train_nlg(load_spec(config), out, data_dir, progress=_progress(quiet)), "pairs", out)
+
+
+def _trained(result: dict[str, object], what: str, out: Path) -> None:
+    """The one line a trainer ends with: what it trained on, how long, the best dev slice."""
+    history: dict[str, object] = result["history"]  # type: ignore[assignment]
+    skipped = f" ({result['skipped']} skipped)" if "skipped" in result else ""
     typer.echo(
-        f"trained on {result['examples']} pairs ({result['skipped']} skipped) in "
-        f"{result['history']['minutes']:.1f} min; best dev slice {json.dumps(best)} -> {out}"
+        f"trained on {result['examples']} {what}{skipped} in {history['minutes']:.1f} min; "
+        f"best dev slice {json.dumps(history['best'] or {})} -> {out}"
     )
 
 
@@ -431,12 +436,7 @@ def train_user_command(
     best checkpoint by dev BLEU and value errors)."""
     from dialog.user.train import load_spec, train_user
 
-    result = train_user(load_spec(config), out, data_dir, progress=_progress(quiet))
-    best = result["history"]["best"] or {}
-    typer.echo(
-        f"trained on {result['examples']} user turns ({result['skipped']} skipped) in "
-        f"{result['history']['minutes']:.1f} min; best dev slice {json.dumps(best)} -> {out}"
-    )
+    _trained(train_user(load_spec(config), out, data_dir, progress=_progress(quiet)), "user turns", out)
 
 
 @eval_app.command("user")
@@ -507,12 +507,7 @@ def train_simpletod_command(
     on a slice of SGD dev)."""
     from dialog.e2e.train import load_spec, train_simpletod
 
-    result = train_simpletod(load_spec(config), out, data_dir, progress=_progress(quiet))
-    best = result["history"]["best"] or {}
-    typer.echo(
-        f"trained on {result['examples']} turns in {result['history']['minutes']:.1f} min; "
-        f"best dev slice {json.dumps(best)} -> {out}"
-    )
+    _trained(train_simpletod(load_spec(config), out, data_dir, progress=_progress(quiet)), "turns", out)
 
 
 @eval_app.command("nlg")
