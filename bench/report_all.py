@@ -47,6 +47,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("docs/runs/report_all"))
     parser.add_argument("--only", default="", help="comma-separated run names (default: all available)")
+    parser.add_argument(
+        "--user-text",
+        default="model",
+        help="the user's words at text level: model (the learned user, default), templates or sgd",
+    )
     parser.add_argument("--simpletod-total", type=int, default=55, help="dialogues of the SimpleTOD run")
     args = parser.parse_args()
     schemas, backends = report_schemas()
@@ -68,8 +73,14 @@ def main() -> None:
         agent = create_agent(agent_name, schemas, backends, **stages)
         runs = n if agent_name != "simpletod" else max(1, round(args.simpletod_total / len(schemas)))
         config = EvalConfig(
-            agent=agent_name, n=runs, seed=args.seed, level=level, nlu_error=rate, stages=stages
-        )  # type: ignore[arg-type]
+            agent=agent_name,
+            n=runs,
+            seed=args.seed,
+            level=level,  # type: ignore[arg-type]
+            nlu_error=rate,
+            stages=stages,
+            user_text=args.user_text,
+        )
         metrics = evaluate(schemas, backends, config, agent=agent).metrics
         path = args.out / f"{name}.json"
         path.write_text(json.dumps(metrics, indent=1) + "\n")

@@ -16,9 +16,9 @@ from pathlib import Path
 from dialog.backend import open_backends
 from dialog.e2e.agent import SimpleTODAgent
 from dialog.e2e.simpletod import SimpleTOD
-from dialog.eval.runner import run_dialogue
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
+from dialog.simulation import run_dialogue
 from dialog.user.agenda import AgendaUser
 from dialog.user.goals import episodes
 from dialog.user.text import UserText
@@ -44,7 +44,7 @@ def main() -> None:
         examples: list[str] = []
         for _, schema, goal, rng in episodes(schemas, backends, args.n, args.seed):
             with backends[schema.service].sandbox():
-                transcript = run_dialogue(agent, user, goal, rng, "text", None, text)  # type: ignore[arg-type]
+                transcript = run_dialogue(agent, user, goal, rng, "text", None, text)
             for record in transcript.turns:
                 turns += 1
                 found = [item for t in record.reply.trace for item in t.config.get("invalid", [])]

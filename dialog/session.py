@@ -1,9 +1,11 @@
 """One conversation: an agent, the state it carries from turn to turn, the backends it may change,
 and a log. ``step`` is one exchange (the user's words or acts in, the agent's reply out).
 
-Every loop that holds a conversation steps one: simulated dialogues (``dialog.eval.runner``, and
-through it the evaluator, ``tod bench`` and the training-data simulators), corpus replay, the
-conversation scripts and the app. Typed to the ``Agent`` protocol, so any agent plays in any of them.
+Every loop that holds a conversation steps one: simulated dialogues (``dialog.simulation``, and
+through it the evaluator, the policy's gym environment, ``tod bench`` and the training-data
+simulators), corpus replay, the conversation scripts and the app. Typed to the ``Agent`` protocol, so
+any agent plays in any of them. A policy being trained chooses the system's acts itself: ``hear`` then
+``answer`` are the two halves of a step, split where the agent's own policy would act.
 
 A session opened with backends runs them in a sandbox: what it booked is rolled back when it closes,
 so one simulated dialogue never changes the next. The app's sessions have none (bookings are real).
@@ -18,8 +20,16 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from dialog.backend import Backend
-from dialog.protocols import Agent
-from dialog.types import DialogueAct, DialogueState, GenerationSettings, Reply, Turn
+from dialog.protocols import Agent, StagedAgent
+from dialog.types import (
+    BackendResult,
+    DialogueAct,
+    DialogueState,
+    GenerationSettings,
+    Reply,
+    StageTrace,
+    Turn,
+)
 
 Log = Callable[[int, Turn], None]  # (index in the history, turn): called for each new turn
 
@@ -31,6 +41,18 @@ class Exchange:
     text: str
     acts: tuple[DialogueAct, ...] | None
     reply: Reply
+    ms: float
+
+
+@dataclass(frozen=True)
+class _Heard:
+    """A step between ``hear`` and ``answer``."""
+
+    text: str
+    acts: tuple[DialogueAct, ...]
+    state: DialogueState
+    result: BackendResult | None
+    trace: list[StageTrace]
     ms: float
 
 
@@ -50,6 +72,7 @@ class Session:
         self.log = log
         self._backends = list(backends)
         self._sandbox = contextlib.ExitStack()
+        self._heard: _Heard | None = None
 
     def __enter__(self) -> Session:
         for backend in self._backends:
@@ -69,15 +92,36 @@ class Session:
     ) -> Reply:
         """The agent's reply to ``text`` (every stage runs) or, at act level, to ``acts`` (as they are;
         the agent's ``respond_acts``). The session takes the new state; the log gets the new turns."""
-        before = len(self.state.history)
         start = time.perf_counter()
         if acts is not None:
-            reply: Reply = self.agent.respond_acts(acts, self.state)  # type: ignore[attr-defined]
-        elif settings is not None:
-            reply = self.agent.respond(text, self.state, settings)  # type: ignore[call-arg]
+            reply = self.agent.respond_acts(acts, self.state)
         else:
-            reply = self.agent.respond(text, self.state)
-        ms = (time.perf_counter() - start) * 1000
+            reply = self.agent.respond(text, self.state, settings)
+        return self._take(text, acts, reply, (time.perf_counter() - start) * 1000)
+
+    def hear(self, acts: tuple[DialogueAct, ...], text: str = "") -> DialogueState:
+        """The first half of a step whose system acts are chosen outside the agent: the user's acts
+        tracked and looked up (the agent must be a ``StagedAgent``). ``answer`` ends the step."""
+        if not isinstance(self.agent, StagedAgent):
+            raise TypeError(f"{type(self.agent).__name__} cannot take its acts from outside (no perceive)")
+        start = time.perf_counter()
+        trace: list[StageTrace] = []
+        state, result = self.agent.perceive(text, acts, self.state, trace)
+        self._heard = _Heard(text, acts, state, result, trace, (time.perf_counter() - start) * 1000)
+        return state
+
+    def answer(self, system_acts: tuple[DialogueAct, ...]) -> Reply:
+        """The second half: the system's ``system_acts`` into the history (as acts, no words)."""
+        heard, self._heard = self._heard, None
+        if heard is None:
+            raise RuntimeError("answer() comes after hear()")
+        assert isinstance(self.agent, StagedAgent)
+        start = time.perf_counter()
+        reply = self.agent.conclude(heard.state, heard.result, system_acts, heard.trace, None, speak=False)
+        return self._take(heard.text, heard.acts, reply, heard.ms + (time.perf_counter() - start) * 1000)
+
+    def _take(self, text: str, acts: tuple[DialogueAct, ...] | None, reply: Reply, ms: float) -> Reply:
+        before = len(self.state.history)
         self.state = reply.state
         self.exchanges.append(Exchange(text, acts, reply, ms))
         if self.log is not None:

@@ -15,9 +15,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from dialog.backend import Backend
 from dialog.eval.metrics import score_dialogue
-from dialog.eval.runner import Transcript, run_dialogue
 from dialog.nlg.template import TemplateNLG
 from dialog.schema import Schema
+from dialog.simulation import Transcript, run_dialogue
 from dialog.types import Dialogue, DialogueAct, Frame, Speaker, Turn
 from dialog.user.agenda import AgendaUser
 from dialog.user.goals import episodes

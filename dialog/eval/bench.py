@@ -16,15 +16,15 @@ import numpy as np
 
 from dialog.agent import create_agent
 from dialog.backend import Backend
-from dialog.eval.runner import run_dialogue
 from dialog.schema import Schema
+from dialog.simulation import Level, run_dialogue
 from dialog.user.agenda import AgendaUser
 from dialog.user.goals import episodes
 from dialog.user.text import UserText
 
 
 def _dialogues(
-    agent: Any, schemas: Sequence[Schema], backends: Mapping[str, Backend], n: int, seed: int, level: str
+    agent: Any, schemas: Sequence[Schema], backends: Mapping[str, Backend], n: int, seed: int, level: Level
 ) -> tuple[float, dict[str, list[float]]]:
     """Seconds for ``n`` dialogues per schema, and the stage times (ms) of every turn."""
     user = AgendaUser(schemas, backends)
@@ -33,7 +33,7 @@ def _dialogues(
     start = time.perf_counter()
     for _, schema, goal, rng in episodes(schemas, backends, n, seed):
         sandboxed = [backends[schema.service]]
-        transcript = run_dialogue(agent, user, goal, rng, level, None, text, backends=sandboxed)  # type: ignore[arg-type]
+        transcript = run_dialogue(agent, user, goal, rng, level, None, text, backends=sandboxed)
         for turn in transcript.turns:
             times["turn"].append(turn.ms)
             for stage in turn.reply.trace:

@@ -52,6 +52,9 @@ def report_schemas() -> tuple[list[Any], dict[str, Any]]:
     return schemas, dict(open_backends(schemas))
 
 
+USER_WORDS = {"model": "learned", "templates": "template", "sgd": "SGD-mined"}  # --user-text -> name
+
+
 def run_name(metrics: Mapping[str, Any]) -> str:
     config = metrics.get("config", {})
     stages = config.get("stages") or {}
@@ -60,6 +63,10 @@ def run_name(metrics: Mapping[str, Any]) -> str:
     if learned:
         parts.append("(" + ", ".join(learned) + ")")
     parts.append(f"{config.get('level', '?')}")
+    if config.get("level") == "text":
+        parts.append(
+            f"{USER_WORDS.get(config.get('user_text') or 'templates', config.get('user_text'))} user"
+        )
     if config.get("nlu_error"):
         parts.append(f"err {config['nlu_error']:g}")
     return " ".join(parts)
@@ -77,6 +84,10 @@ def load_runs(paths: Sequence[Path]) -> list[tuple[str, dict[str, Any]]]:
         runs.append((run_name(metrics), metrics))
     names = [n for n, _ in runs]
     return [(f"{n} #{i + 1}" if names.count(n) > 1 else n, m) for i, (n, m) in enumerate(runs)]
+
+
+def _level(metrics: Mapping[str, Any]) -> str:
+    return str(metrics.get("config", {}).get("level", ""))
 
 
 def _cell(value: Any) -> str:
@@ -99,9 +110,20 @@ def write_report(runs: Sequence[tuple[str, Mapping[str, Any]]], out: Path) -> Pa
         "",
         f"{len(runs)} runs of `tod eval dialogues`. A run is named by its agent, the stages in which it "
         "differs from the rule agent `form` (rule NLU, rule DST, form policy, template NLG), its level and "
-        "its user error rate.",
+        "the user's words at text level (learned, template or SGD-mined) and its user error rate.",
         "",
     ]
+    words = {m.get("config", {}).get("user_text") or "templates" for _, m in runs if _level(m) == "text"}
+    if "templates" in words:
+        lines += [
+            "**Mirror warning.** A text-level run with the template user hears the schemas' own words, "
+            "which the rule NLU and the templates were written beside: its figures flatter every agent. "
+            "Compare agents with the learned user (`--user-text model`, the default of "
+            "`bench/report_all.py` and of the app's Evaluate tab); see docs/evaluation.md.",
+            "",
+        ]
+    if len(words) > 1:
+        lines += ["Runs with different user words are not comparable with one another.", ""]
     lines.append("| run | dialogues | " + " | ".join(label for _, label in COLUMNS) + " |")
     lines.append("|---" * (len(COLUMNS) + 2) + "|")
     for name, m in runs:

@@ -14,9 +14,9 @@ from dialog.eval.faithful import ValueCheck
 from dialog.eval.humanlike import MODEL as HUMANLIKE
 from dialog.eval.humanlike import HumanLikeness
 from dialog.eval.metrics import DialogueScore, aggregate, per_schema, score_dialogue
-from dialog.eval.runner import Level, Transcript, run_dialogue
 from dialog.paths import models_dir
 from dialog.schema import Schema
+from dialog.simulation import Level, Transcript, run_dialogue
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel
 from dialog.user.goals import episodes

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dialog.eval.faithful import ValueCheck, first_service, transactions
-from dialog.eval.runner import Transcript
+from dialog.simulation import Transcript
 from dialog.types import DONTCARE, ActType, BackendResult, DialogueAct, SubGoal
 
 A = ActType

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dialog.eval.runner import Transcript
+from dialog.simulation import Transcript
 
 COLUMNS = (
     ("success_rate", "success"),

@@ -277,6 +277,10 @@ class AgendaUser:
         done = sum(user.found) / len(user.found) if user.found else 0.0
         return round(0.5 * left + 0.5 * done, 4)
 
+    def time_out(self, user: UserState) -> None:
+        """The dialogue was cut off at the turn cap: abandoned if a task was still open."""
+        user.abandoned = user.abandoned or user.current is not None
+
     def belief(self, user: UserState) -> dict[str, dict[str, str]]:
         """What the user has said so far (and accepted from offers), per service."""
         return {service: dict(values) for service, values in user.told.items()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 
 from dialog.eval.dialogues import EvalConfig, evaluate
-from dialog.eval.runner import run_dialogue
+from dialog.simulation import run_dialogue
 from dialog.types import ActType, DialogueAct, Goal, SubGoal
 from dialog.user.agenda import AgendaUser
 
@@ -97,6 +97,32 @@ def test_report_compares_runs(tmp_path, showcase) -> None:  # type: ignore[no-un
     assert "| form acts err 0.3 |" in report and "## Sample transcripts" in report
     assert (tmp_path / "report" / "bars.png").stat().st_size > 1000
     assert (tmp_path / "report" / "error_curves.png").is_file()
+    assert "Mirror warning" not in report  # act level: no words to mirror
+
+
+def test_report_names_the_users_words_and_warns_of_the_mirror(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from dialog.eval.compare import load_runs, write_report
+
+    def run(words: str | None) -> dict:  # type: ignore[type-arg]
+        config = {"agent": "pipeline", "level": "text", **({"user_text": words} if words else {})}
+        return {"success_rate": 0.5, "n_dialogues": 3, "config": config}
+
+    paths = []
+    for words in ("model", "templates", None):  # None: a run from before the key was written
+        paths.append(tmp_path / f"{words}.json")
+        paths[-1].write_text(json.dumps(run(words)))
+    runs = load_runs(paths)
+    assert [name for name, _ in runs] == [
+        "pipeline text learned user",
+        "pipeline text template user #2",
+        "pipeline text template user #3",
+    ]
+    report = write_report(runs, tmp_path / "all").read_text()
+    assert "Mirror warning" in report and "not comparable" in report
+    learned = write_report(load_runs(paths[:1]), tmp_path / "learned").read_text()
+    assert "Mirror warning" not in learned and "not comparable" not in learned
 
 
 def test_bench_can_make_the_generator_greedy_and_cold(showcase) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dialog.eval.metrics import aggregate, distinct_n, repeated_turns, score_dialogue
-from dialog.eval.runner import Transcript, TurnRecord
+from dialog.simulation import Transcript, TurnRecord
 from dialog.types import (
     ActType,
     BackendResult,

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from dialog.backend import open_backends
-from dialog.eval.runner import run_dialogue
+from dialog.simulation import run_dialogue
 from dialog.types import ActType, DialogueAct, Goal, SubGoal
 from dialog.user.agenda import AgendaUser, UserConfig
 from dialog.user.errors import ErrorModel
@@ -33,7 +33,7 @@ def test_same_seed_same_dialogues(showcase, form_agent, level: str) -> None:  # 
             sampler = GoalSampler(schema, backends[schema.service])
             for _ in range(5):
                 with backends[schema.service].sandbox():
-                    t = run_dialogue(agent, user, sampler.sample(rng), rng, level, errors, text)  # type: ignore[arg-type]
+                    t = run_dialogue(agent, user, sampler.sample(rng), rng, level, errors, text)
                 out.append(transcript_signature(t))
         runs.append(out)
     assert runs[0] == runs[1]
