@@ -95,8 +95,10 @@ class Session:
         start = time.perf_counter()
         if acts is not None:
             reply = self.agent.respond_acts(acts, self.state)
-        else:
+        elif settings is not None:
             reply = self.agent.respond(text, self.state, settings)
+        else:  # an agent of its own may take only (text, state)
+            reply = self.agent.respond(text, self.state)
         return self._take(text, acts, reply, (time.perf_counter() - start) * 1000)
 
     def hear(self, acts: tuple[DialogueAct, ...], text: str = "") -> DialogueState:
