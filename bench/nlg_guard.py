@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from dialog.backend import open_backends
+from dialog.delex import slot_errors
 from dialog.eval.bench import bench
-from dialog.nlg.seq2seq import Seq2SeqNLG, slot_errors
+from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
 from dialog.types import GenerationSettings

@@ -1,4 +1,4 @@
-"""The lean decoder step (dialog/nlg/lean.py) against the Transformers decoder step: on N sampled SGD
+"""The lean decoder step (dialog/generation/lean.py) against the Transformers decoder step: on N sampled SGD
 dev system turns, greedy and 4-beam replies of each, how many are word for word the same, and the time
 per reply (the memo of earlier decodings off).
 

@@ -1,5 +1,5 @@
 """Speed-ups of the Transformer NLG and what they cost (issue 11): int8 dynamic quantization (weights
-per channel) and the output-layer shortlist (dialog/nlg/shortlist.py), alone and together, against the
+per channel) and the output-layer shortlist (dialog/generation/shortlist.py), alone and together, against the
 float model with the full output layer: BLEU, slot error rate and fallback rate on a sample of SGD dev
 system turns, how many greedy replies stay word for word the same, and batch-of-one latency (greedy,
 the memo of earlier decodings off).
@@ -26,7 +26,7 @@ from dialog.artifacts import resolve
 from dialog.data.sgd import load_dialogues
 from dialog.data.views import nlg_pairs
 from dialog.eval.nlg import aggregate, realise_pairs
-from dialog.nlg import shortlist
+from dialog.generation import shortlist
 from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.nlg.train import examples, sgd_schemas
 from dialog.types import DialogueState, GenerationSettings

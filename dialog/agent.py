@@ -14,13 +14,14 @@ from typing import Any
 from dialog.backend import Backend
 from dialog.lookup import BackendLookup
 from dialog.protocols import DST, NLG, NLU, Policy
-from dialog.registry import registry
+from dialog.registry import load_builtins, registry
 from dialog.schema import Schema
+from dialog.state import turn_frames
+from dialog.text import MAX_INPUT_CHARS
 from dialog.types import (
     BackendResult,
     DialogueAct,
     DialogueState,
-    Frame,
     GenerationSettings,
     Reply,
     Speaker,
@@ -34,30 +35,6 @@ AGENT_STAGES: dict[str, dict[str, str]] = {
     "form": {"nlu": "rule", "dst": "rule", "policy": "form", "nlg": "template"},
     "pipeline": {"nlu": "bert", "dst": "bert", "policy": "ppo", "nlg": "seq2seq"},
 }
-MAX_INPUT_CHARS = 5000
-
-
-def _frames(
-    acts: Sequence[DialogueAct], state: DialogueState, result: BackendResult | None = None
-) -> tuple[Frame, ...]:
-    """Acts grouped into one frame per service (in order), with the backend call on its service."""
-    services = list(dict.fromkeys(a.service or state.active_service or "" for a in acts))
-    if result is not None and state.active_service not in services:
-        services.append(state.active_service or "")
-    frames = []
-    for service in services:
-        own = tuple(a for a in acts if (a.service or state.active_service or "") == service)
-        with_call = result is not None and service == state.active_service
-        frames.append(
-            Frame(
-                service=service,
-                actions=own,
-                state=None,
-                service_call=result.call if with_call and result is not None else None,
-                service_results=result.rows if with_call and result is not None else None,
-            )
-        )
-    return tuple(frames)
 
 
 class PipelineAgent:
@@ -118,7 +95,7 @@ class PipelineAgent:
         """The user's turn into the state: tracking, then the backend call it calls for."""
         t0 = time.perf_counter()
         state = self.dst.update(state, text, acts)
-        state = state.with_turn(Turn(Speaker.USER, text, _frames(acts, state)))
+        state = state.with_turn(Turn(Speaker.USER, text, turn_frames(acts, state)))
         t1 = time.perf_counter()
         state, result = self.lookup.query(state)
         t2 = time.perf_counter()
@@ -150,7 +127,7 @@ class PipelineAgent:
             ms = (time.perf_counter() - start) * 1000
             config = asdict(settings) if settings is not None else {}
             trace.append(StageTrace("nlg", self.names.get("nlg", ""), reply, ms, config))
-        state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(system_acts, state, result)))
+        state = state.with_turn(Turn(Speaker.SYSTEM, reply, turn_frames(system_acts, state, result)))
         return Reply(reply, state, tuple(trace), system_acts)
 
 
@@ -158,16 +135,11 @@ def create_agent(
     name: str, schemas: Sequence[Schema], backends: Mapping[str, Backend], **overrides: str | None
 ) -> PipelineAgent:
     """A named agent (``form``, ``pipeline``, ``simpletod``), with any pipeline stage overridden by
-    registry name."""
-    if name == "simpletod":
-        from dialog.e2e.agent import create_simpletod
-
-        return create_simpletod(schemas, backends)  # type: ignore[return-value]
+    registry name. The pipelines are built here; any other agent is the registry's (the built-in
+    components are loaded first, so ``simpletod`` registers itself)."""
     if name not in AGENT_STAGES:
-        known = ", ".join(sorted([*AGENT_STAGES, "simpletod"]))
-        from dialog.errors import RegistryError
-
-        raise RegistryError(f"unknown agent {name!r} (known: {known})")
+        load_builtins()
+        return registry.create("agent", name, schemas=schemas, backends=backends)
     stages = {**AGENT_STAGES[name], **{k: v for k, v in overrides.items() if v}}
     return PipelineAgent.from_names(schemas, backends, **stages)
 

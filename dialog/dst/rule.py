@@ -4,24 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 
-from rapidfuzz import fuzz, process
-
 from dialog.backend import Backend
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState, FrameState, Speaker
-
-
-def canonical_value(schema: Schema, slot: str, value: str) -> str | None:
-    """The value as the schema spells it, or None when a categorical slot does not allow it."""
-    spec = schema.slot(slot)
-    if value.casefold() == DONTCARE or not spec.categorical:
-        return DONTCARE if value.casefold() == DONTCARE else value
-    by_fold = {v.casefold(): v for v in spec.values}
-    if value.casefold() in by_fold:
-        return by_fold[value.casefold()]
-    match = process.extractOne(value.casefold(), list(by_fold), scorer=fuzz.ratio, score_cutoff=85)
-    return by_fold[match[0]] if match else None
+from dialog.state import canonical_value
+from dialog.types import ActType, DialogueAct, DialogueState, FrameState, Speaker
 
 
 def offered_values(state: DialogueState, service: str) -> dict[str, str]:
@@ -115,10 +102,3 @@ def take_offer(
             if slot in wanted and (slot not in out or slot in unsure):
                 out[slot] = (value,)
     return out
-
-
-def last_user_acts(state: DialogueState) -> tuple[DialogueAct, ...]:
-    """The acts of the latest user turn in the history (the turn being answered)."""
-    if state.history and state.history[-1].speaker is Speaker.USER:
-        return state.history[-1].acts
-    return ()

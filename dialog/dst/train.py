@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import Field
 
+from dialog.data.sgd import reference, seen_services, sgd_x_variant
 from dialog.errors import TodError
 from dialog.train.spec import LoopSpec, read_spec
 
@@ -31,59 +32,6 @@ class DSTTrainSpec(LoopSpec):
 
 def load_spec(path: Path | None) -> DSTTrainSpec:
     return read_spec(path, DSTTrainSpec)
-
-
-def sgd_x_variant(data_dir: str | None, split: str, variant: int) -> tuple[list[Any], Any]:
-    """The schemas of SGD-X rewording ``variant`` of ``split`` and its name maps."""
-    import gzip
-    import json
-
-    from dialog.data.sgd import resolve_data_dir, split_dir
-    from dialog.dst.sgd import variant_names
-    from dialog.schema import Schema
-
-    path = resolve_data_dir(data_dir) / "sgd_x" / f"v{variant}" / split / "schema.json"
-    if not path.is_file():
-        raise TodError(f"SGD-X variant not found: {path}")
-    original_file = next(iter(sorted(split_dir(data_dir, split).glob("schema.json*"))))
-    opener: Any = gzip.open if original_file.suffix == ".gz" else open
-    with opener(original_file, "rt", encoding="utf-8") as f:
-        original = json.load(f)
-    reworded = json.loads(path.read_text())
-    return [Schema.from_sgd(obj) for obj in reworded], variant_names(original, reworded)
-
-
-def seen_services(data_dir: str | None) -> set[str]:
-    from dialog.data.sgd import read_sgd_schemas
-
-    return {s.service for s in read_sgd_schemas(data_dir, "train")}
-
-
-def reference(
-    data_dir: str | None,
-    split: str,
-    limit: int | None = None,
-    variant: int | None = None,
-    sample: int | None = None,
-) -> tuple[list[Any], list[Any], set[str]]:
-    """(dialogues, schemas, seen service names) of a split, in SGD-X wording ``variant`` if given;
-    the first ``limit`` dialogues, or a random ``sample`` of them (seed 0, in file order)."""
-    import random
-
-    from dialog.data.sgd import load_dialogues, read_sgd_schemas
-    from dialog.dst.sgd import rename_dialogue
-
-    dialogues = load_dialogues(data_dir, split, limit=limit)
-    if sample is not None and sample < len(dialogues):
-        picked = set(random.Random(0).sample(range(len(dialogues)), sample))
-        dialogues = [d for i, d in enumerate(dialogues) if i in picked]
-    schemas = read_sgd_schemas(data_dir, split)
-    seen = seen_services(data_dir)
-    if variant is not None:
-        schemas, (services, slots, intents) = sgd_x_variant(data_dir, split, variant)
-        dialogues = [rename_dialogue(d, services, slots, intents) for d in dialogues]
-        seen = {services.get(s, s) for s in seen}
-    return dialogues, schemas, seen
 
 
 def track_and_score(
@@ -187,7 +135,7 @@ def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: boo
     t0 = time.perf_counter()
     train_dialogues = load_dialogues(data_dir, "train")
     if spec.sgd_x_variants:
-        from dialog.dst.sgd import rename_dialogue
+        from dialog.data.sgd import rename_dialogue
 
         rng = random.Random(spec.seed + 1)
         variants = {v: sgd_x_variant(data_dir, "train", v) for v in spec.sgd_x_variants}

@@ -15,21 +15,21 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from dialog.agent import MAX_INPUT_CHARS, _frames
 from dialog.backend import Backend
+from dialog.delex import delexicalise, lexicalise, slot_errors
 from dialog.e2e.align import Alignment, align
 from dialog.e2e.constrain import ActionMachine, ResponseMachine, Vocabulary
 from dialog.e2e.format import ACTIONS, DB, RESPONSE, db_text, parse_actions, schema_text, split_target
 from dialog.e2e.simpletod import Cursor, SimpleTOD
 from dialog.e2e.track import context, write_belief
 from dialog.errors import TodError
+from dialog.generation import shortlist
 from dialog.lookup import BackendLookup
-from dialog.nlg import shortlist
-from dialog.nlg.seq2seq import delexicalise, lexicalise, slot_errors, tidy
 from dialog.nlg.template import TemplateNLG
-from dialog.policy.form import current_row
 from dialog.registry import registry
 from dialog.schema import Schema
+from dialog.state import current_row, turn_frames
+from dialog.text import MAX_INPUT_CHARS, tidy
 from dialog.types import (
     DONTCARE,
     ActType,
@@ -105,7 +105,7 @@ class SimpleTODAgent:
             state = state.with_frame(svc, _merge(state.frame(svc), frame))
         service = state.active_service
         user_acts = tuple(DialogueAct(kind, service=service) for kind in belief.user_acts)
-        state = state.with_turn(Turn(Speaker.USER, text, _frames(user_acts, state)))
+        state = state.with_turn(Turn(Speaker.USER, text, turn_frames(user_acts, state)))
         start = time.perf_counter()
         state, result = self.lookup.query(state)
         trace.append(StageTrace("backend", "sqlite", result, (time.perf_counter() - start) * 1000))
@@ -141,7 +141,7 @@ class SimpleTODAgent:
             reply, fallback = self._reply(acts, state, written.cursor, settings)
         config = {"fallback": fallback, "constrained": self.constrain}
         trace.append(StageTrace("response", "simpletod", reply, (time.perf_counter() - start) * 1000, config))
-        state = state.with_turn(Turn(Speaker.SYSTEM, reply, _frames(acts, state, result)))
+        state = state.with_turn(Turn(Speaker.SYSTEM, reply, turn_frames(acts, state, result)))
         return Reply(reply, state, tuple(trace), acts)
 
     def _reply(

@@ -99,7 +99,7 @@ class Alignment:
 
     def dialogue(self, dialogue: Dialogue, back: bool = False) -> Dialogue:
         """``dialogue`` (acts, states, calls) in the model's names, or, with ``back``, in the schemas'."""
-        from dialog.dst.sgd import rename_dialogue
+        from dialog.data.sgd import rename_dialogue
 
         if not self:
             return dialogue
@@ -237,7 +237,7 @@ def _similarity(
 
 
 def _minilm() -> Embed:
-    from dialog.eval.coherence import EmbeddingSimilarity
+    from dialog.encoder import EmbeddingSimilarity
 
     encoder = EmbeddingSimilarity()
     return lambda texts: encoder.embed(texts).numpy()

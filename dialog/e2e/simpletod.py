@@ -26,10 +26,9 @@ from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.e2e.constrain import Machine, State
 from dialog.e2e.format import DB, MARKERS, OFFERS, SERVICES, USER_ACTS, Segments
 from dialog.errors import TodError
-from dialog.generation import filter_logits, pick, seeded
-from dialog.nlg import shortlist
-from dialog.nlg.lean import LeanLM
-from dialog.nlg.seq2seq import LORA_TARGETS, merge_adapters
+from dialog.generation import filter_logits, pick, seeded, shortlist
+from dialog.generation.adapters import LORA_TARGETS, merge_adapters
+from dialog.generation.lean import LeanLM
 from dialog.types import GenerationSettings
 
 FORMAT_VERSION = 1

@@ -6,10 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from dialog.e2e.align import MIN_SLOT, align
 from dialog.e2e.constrain import BeliefMachine, Vocabulary
 from dialog.e2e.format import (
     DB,
@@ -196,57 +194,3 @@ def track(
             turns.append(replace(turn, frames=frames))
         out.dialogues.append(replace(dialogue, turns=tuple(turns)))
     return out
-
-
-def evaluate_simpletod_dst(
-    model: SimpleTOD,
-    data_dir: str | None,
-    split: str = "dev",
-    limit: int | None = None,
-    predictions_out: Path | None = None,
-    progress: bool = False,
-    constrain: bool = True,
-    sample: int | None = None,
-    settings: GenerationSettings | None = None,
-    trained: Sequence[Schema] = (),
-    variant: int | None = None,
-    min_cosine: float = MIN_SLOT,
-) -> dict[str, Any]:
-    """The official SGD metrics of SimpleTOD's beliefs (written with ``settings``, greedy when None),
-    and how many written items were invalid; with ``trained`` (the services the model was trained on),
-    the other services' names are aligned with trained names first (``dialog.e2e.align``, matches of at
-    least ``min_cosine``); with
-    ``variant``, the schemas and dialogues are in SGD-X rewording 1..5."""
-    import numpy as np
-
-    from dialog.dst.train import reference
-    from dialog.eval.dst import flat_report, score, write_predictions
-
-    dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
-    alignment = align(schemas, trained, min_slot=min_cosine)
-    tracked = track(
-        model,
-        [alignment.dialogue(d) for d in dialogues],
-        [alignment.schema(s) for s in schemas],
-        constrain,
-        progress,
-        settings,
-    )
-    hypotheses = [alignment.dialogue(d, back=True).to_sgd() for d in tracked.dialogues]
-    if predictions_out is not None:
-        write_predictions(hypotheses, predictions_out)
-    by_name: Mapping[str, Schema] = {s.service: s for s in schemas}
-    report = flat_report(score([d.to_sgd() for d in dialogues], hypotheses, by_name, seen))
-    report.update(
-        n_dialogues=len(dialogues),
-        constrained=constrain,
-        beams=settings.num_beams if settings else 1,
-        aligned=alignment.describe(),
-        align_min=min_cosine,
-        invalid_items=tracked.invalid,
-        invalid_per_turn=round(tracked.invalid / max(1, tracked.turns), 4),
-        invalid_examples=tracked.examples,
-        latency_ms_p50=round(float(np.percentile(tracked.ms, 50)), 1) if tracked.ms else None,
-        latency_ms_p99=round(float(np.percentile(tracked.ms, 99)), 1) if tracked.ms else None,
-    )
-    return report

@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import Field
 
+from dialog.delex import delexicalise, delexicalise_text
 from dialog.e2e.format import Segments, sgd_segments
 from dialog.e2e.simpletod import SimpleTOD, SimpleTODConfig, TargetLoss
-from dialog.nlg.seq2seq import delexicalise, delexicalise_text
 from dialog.schema import Schema
 from dialog.train.spec import LoopSpec, read_spec
 from dialog.types import DialogueAct
@@ -125,7 +125,7 @@ def train_simpletod(
 ) -> dict[str, Any]:
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
     from dialog.e2e.align import save_trained
-    from dialog.e2e.track import evaluate_simpletod_dst
+    from dialog.eval.dst import evaluate_simpletod_dst
     from dialog.schema import expand_paths, load_schemas
     from dialog.train.loop import TrainConfig, summary, train
 
@@ -193,7 +193,7 @@ def train_simpletod(
 def write_shortlist(directory: Path, model: SimpleTOD, found: Sequence[Segments]) -> int:
     """The word pieces of the replies in ``found``, which the agent's replies keep to (the output
     layer scores those alone); returns how many."""
-    from dialog.nlg import shortlist
+    from dialog.generation import shortlist
 
     ids = shortlist.target_ids(model.tokenizer, (seg.response for seg in found if seg.response))
     shortlist.write(directory, ids)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from dialog import artifacts
-from dialog.encoder import add_lora, load_encoder, load_tokenizer
+from dialog.encoder import EmbeddingSimilarity, add_lora, load_encoder, load_tokenizer
 from dialog.train.spec import LoopSpec
 from dialog.types import Dialogue, Speaker
 
@@ -207,29 +207,6 @@ class CoherenceScorer(artifacts.AdapterModel):
         for start in range(0, len(items), batch_size):
             batch = self.collate(self.features(items[start : start + batch_size]))
             out += torch.sigmoid(self.model(**batch)["logit"]).tolist()
-        return out
-
-
-class EmbeddingSimilarity:
-    """The baseline: cosine of the mean-pooled MiniLM embeddings of context and reply."""
-
-    def __init__(self) -> None:
-        self.encoder = load_encoder().eval()
-        self.tokenizer = load_tokenizer()
-
-    @torch.inference_mode()
-    def embed(self, texts: Sequence[str]) -> torch.Tensor:
-        enc = self.tokenizer(list(texts), truncation=True, max_length=128, padding=True, return_tensors="pt")
-        hidden = self.encoder(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        return nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
-
-    def score(self, items: Sequence[tuple[str, str]], batch_size: int = 64) -> list[float]:
-        out: list[float] = []
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            a, b = self.embed([c for c, _ in chunk]), self.embed([r for _, r in chunk])
-            out += (a * b).sum(-1).tolist()
         return out
 
 

@@ -171,7 +171,7 @@ def _mean_ppl(lm: Any, score: DialogueScore) -> float:
     """The median perplexity of a dialogue's replies, their values replaced by slot placeholders."""
     import statistics
 
-    from dialog.nlg.seq2seq import delexicalise, delexicalise_text
+    from dialog.delex import delexicalise, delexicalise_text
 
     values = []
     for text, acts in zip(score.texts, score.reply_acts, strict=False):

@@ -6,7 +6,7 @@ Per frame of each user turn: active intent accuracy; requested slots F1 (1.0 whe
 empty); average goal accuracy over the slots active in the reference; joint goal accuracy, the product
 over every slot of the service (categorical: exact match of the first reference value; free-form:
 the best fuzzy token-sort ratio against any reference value). Frames are macro-averaged, overall and
-for services seen / unseen in training.
+for services seen / unseen in training. ``evaluate_simpletod_dst`` scores SimpleTOD's beliefs so.
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from typing import Any
 
 from rapidfuzz import fuzz, utils
 
+from dialog.data.sgd import reference
+from dialog.e2e.align import MIN_SLOT, align
+from dialog.e2e.simpletod import SimpleTOD
+from dialog.e2e.track import track
 from dialog.schema import Schema
+from dialog.types import GenerationSettings
 
 METRICS = (
     "joint_goal_accuracy",
@@ -185,3 +190,54 @@ def read_predictions(directory: Path) -> list[dict[str, Any]]:
         with opener(path, "rt", encoding="utf-8") as f:
             out += json.load(f)
     return out
+
+
+def evaluate_simpletod_dst(
+    model: SimpleTOD,
+    data_dir: str | None,
+    split: str = "dev",
+    limit: int | None = None,
+    predictions_out: Path | None = None,
+    progress: bool = False,
+    constrain: bool = True,
+    sample: int | None = None,
+    settings: GenerationSettings | None = None,
+    trained: Sequence[Schema] = (),
+    variant: int | None = None,
+    min_cosine: float = MIN_SLOT,
+) -> dict[str, Any]:
+    """The official SGD metrics of SimpleTOD's beliefs (written with ``settings``, greedy when None),
+    and how many written items were invalid; with ``trained`` (the services the model was trained on),
+    the other services' names are aligned with trained names first (``dialog.e2e.align``, matches of at
+    least ``min_cosine``); with
+    ``variant``, the schemas and dialogues are in SGD-X rewording 1..5."""
+    import numpy as np
+
+    dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
+    alignment = align(schemas, trained, min_slot=min_cosine)
+    tracked = track(
+        model,
+        [alignment.dialogue(d) for d in dialogues],
+        [alignment.schema(s) for s in schemas],
+        constrain,
+        progress,
+        settings,
+    )
+    hypotheses = [alignment.dialogue(d, back=True).to_sgd() for d in tracked.dialogues]
+    if predictions_out is not None:
+        write_predictions(hypotheses, predictions_out)
+    by_name: Mapping[str, Schema] = {s.service: s for s in schemas}
+    report = flat_report(score([d.to_sgd() for d in dialogues], hypotheses, by_name, seen))
+    report.update(
+        n_dialogues=len(dialogues),
+        constrained=constrain,
+        beams=settings.num_beams if settings else 1,
+        aligned=alignment.describe(),
+        align_min=min_cosine,
+        invalid_items=tracked.invalid,
+        invalid_per_turn=round(tracked.invalid / max(1, tracked.turns), 4),
+        invalid_examples=tracked.examples,
+        latency_ms_p50=round(float(np.percentile(tracked.ms, 50)), 1) if tracked.ms else None,
+        latency_ms_p99=round(float(np.percentile(tracked.ms, 99)), 1) if tracked.ms else None,
+    )
+    return report

@@ -20,7 +20,8 @@ import numpy as np
 import sacrebleu
 
 from dialog.data.views import NLGPair
-from dialog.nlg.seq2seq import Seq2SeqNLG, delexicalise, delexicalise_text, literals
+from dialog.delex import delexicalise, delexicalise_text, literals
+from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.types import DialogueState, GenerationSettings
 
 

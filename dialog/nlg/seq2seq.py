@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import time
 import zlib
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,27 +31,25 @@ from torch import nn
 
 from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.backend import Backend
+from dialog.delex import delexicalise, lexicalise, literals, options_clause, placeholder, slot_errors
 from dialog.errors import TodError
 from dialog.generation import pick, seeded
-from dialog.nlg.lean import LeanDecoder
-from dialog.nlg.shortlist import FILE as SHORTLIST_FILE
-from dialog.nlg.shortlist import ShortlistHead, output_layer
-from dialog.nlg.shortlist import install as install_shortlist
-from dialog.nlg.shortlist import read as read_shortlist
-from dialog.nlg.template import TemplateNLG, join
-from dialog.nlg.template import words as spoken
+from dialog.generation.adapters import LORA_TARGETS, merge_adapters
+from dialog.generation.lean import LeanDecoder
+from dialog.generation.shortlist import FILE as SHORTLIST_FILE
+from dialog.generation.shortlist import ShortlistHead, output_layer
+from dialog.generation.shortlist import install as install_shortlist
+from dialog.generation.shortlist import read as read_shortlist
+from dialog.nlg.template import TemplateNLG
 from dialog.registry import registry
 from dialog.schema import Schema
+from dialog.text import tidy
+from dialog.text import words as spoken
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
 
 A = ActType
 FORMAT_VERSION = 1
 KIND = "nlg-seq2seq"
-PLACEHOLDER = re.compile(r"\[([a-z0-9_]+)\]")
-LITERAL = {"true", "false", "dontcare"}  # values said in words, not copied
-LORA_TARGETS = (
-    r".*\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)$"
-)
 NEW_PARTS = ("crossattention", "cls.predictions.transform", "cls.predictions.bias")
 
 
@@ -68,102 +66,6 @@ class NLGConfig:
 
 
 # --- delexicalisation ------------------------------------------------------------------------
-
-
-def placeholder(slot: str) -> str:
-    return f"[{slot}]"
-
-
-def delexicalise(acts: Sequence[DialogueAct]) -> tuple[tuple[DialogueAct, ...], dict[str, str]]:
-    """The acts with each copied value replaced by its placeholder, and placeholder → value."""
-    values: dict[str, str] = {}
-    out = []
-    for act in acts:
-        copy = (
-            act.slot
-            and act.slot != "intent"
-            and len(act.values) == 1
-            and act.values[0].casefold() not in LITERAL
-            and act.act is not A.REQUEST
-        )
-        if copy:
-            assert act.slot is not None
-            values.setdefault(act.slot, act.values[0])
-            out.append(DialogueAct(act.act, act.slot, (placeholder(act.slot),), act.service))
-        else:
-            out.append(act)
-    return tuple(out), values
-
-
-def delexicalise_text(text: str, values: Mapping[str, str]) -> str | None:
-    """``text`` with each value replaced by its placeholder; None when a value is not in the text."""
-    out = text
-    for slot, value in sorted(values.items(), key=lambda kv: -len(kv[1])):
-        pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
-        out, n = pattern.subn(placeholder(slot), out)
-        if n == 0:
-            return None
-    return out
-
-
-def literals(acts: Sequence[DialogueAct]) -> list[str]:
-    """Values that stay words in the input (the options of a REQUEST, the values of a multi-valued act):
-    the reply must say each of them as it is."""
-    return [
-        v
-        for act in acts
-        if act.slot and act.slot != "intent" and (len(act.values) > 1 or act.act is A.REQUEST)
-        for v in act.values
-        if v.casefold() not in LITERAL
-    ]
-
-
-def options_clause(acts: Sequence[DialogueAct], text: str) -> str | None:
-    """ "For example a, b or c." for the REQUESTs whose options ``text`` leaves out; None when a word it
-    leaves out is not a REQUEST's option (the values of a multi-valued act), which no clause mends."""
-    lowered = text.casefold()
-    clauses = []
-    for act in acts:
-        said = [v.casefold() in lowered for v in act.values if v.casefold() not in LITERAL]
-        if not act.slot or act.slot == "intent" or all(said):
-            continue
-        if act.act is not A.REQUEST:
-            return None
-        options = [v for v in act.values if v.casefold() not in LITERAL]
-        clauses.append(f"For example {join(options, 'or')}.")
-    return " ".join(clauses) or None
-
-
-def slot_errors(text: str, expected: Sequence[str], words: Sequence[str] = ()) -> tuple[int, int]:
-    """(missing, redundant) placeholders of a delexicalised reply: each expected slot once; each of
-    ``words`` (see ``literals``) must be in it too."""
-    said = Counter(PLACEHOLDER.findall(text))
-    lowered = text.casefold()
-    missing = sum(1 for s in set(expected) if said[s] == 0)
-    missing += sum(1 for w in dict.fromkeys(words) if w.casefold() not in lowered)
-    redundant = sum(n for s, n in said.items() if s not in expected) + sum(
-        n - 1 for s, n in said.items() if s in expected and n > 1
-    )
-    return missing, redundant
-
-
-def tidy(text: str) -> str:
-    """WordPiece's decoding spaces, undone: ``[ restaurant _ name ]``, ``7 : 30``, ``2026 - 12 - 01``,
-    ``120. 5``, ``$ 30``."""
-    text = re.sub(r"\[ ([a-z0-9_ ]+?) \]", lambda m: "[" + m.group(1).replace(" ", "") + "]", text)
-    text = re.sub(r"(?<=\d) ([:/-]) (?=\d)", r"\1", text)
-    text = re.sub(r"(?<=\d)\. (?=\d)", ".", text)
-    text = re.sub(r" ([:;]) ", r"\1 ", text)  # "details : the" → "details: the"
-    return re.sub(r"([$#]) (\d)", r"\1\2", text)
-
-
-def lexicalise(text: str, values: Mapping[str, str]) -> str:
-    """The reply with its values; the uncased model's "i" written "I" (before the values go in)."""
-    text = re.sub(r"(?<![\w'])i(?=$|[\s?.!,]|'(?:m|ll|d|ve)\b)", "I", text)
-    filled = PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
-    filled = re.sub(r"\s+([?.!,])", r"\1", filled)
-    sentences = re.split(r"(?<=[.?!])\s+", filled.strip())
-    return " ".join(s[:1].upper() + s[1:] for s in sentences if s)
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -379,9 +281,9 @@ class Seq2SeqNLG:
         self.repair = False  # options left unsaid are said in a clause, not decoded again (``_mend``)
         self.unstutter = False  # decoding barred from the stutters the guard rejects (``NoStutter``)
         self.no_stutter = NoStutter(self.tokenizer)
-        self.lean = True  # plain loops step with LeanDecoder (dialog/nlg/lean.py), not model.decoder
+        self.lean = True  # plain loops step with LeanDecoder (dialog/generation/lean.py), not model.decoder
         self.decoding = GenerationSettings()  # when a caller gives none
-        self.shortlist: ShortlistHead | None = None  # see dialog/nlg/shortlist.py
+        self.shortlist: ShortlistHead | None = None  # see dialog/generation/shortlist.py
         # Deterministic decodings already done: (source, placeholders, settings, n) → replies. The
         # source is delexicalised (placeholders, no user values), so replies are shared safely.
         self.memo: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
@@ -771,7 +673,7 @@ class Seq2SeqNLG:
     ) -> Seq2SeqNLG:
         """A saved model; ``merge=False`` keeps the adapters apart, to train further. For inference,
         ``int8`` (dynamic quantization of the linear layers, weights per channel) and ``shortlist``
-        (see dialog/nlg/shortlist.py) default to the model's meta (``inference``), chosen by
+        (see dialog/generation/shortlist.py) default to the model's meta (``inference``), chosen by
         bench/nlg_speed.py."""
         meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train nlg")
         try:
@@ -800,19 +702,6 @@ class Seq2SeqNLG:
         if meta.get("decoding"):  # the decoding chosen for dialogue, recorded with the model
             made.decoding = GenerationSettings(**meta["decoding"])
         return made
-
-
-def merge_adapters(model: nn.Module) -> None:
-    """Fold the LoRA adapters into the weights and put the plain layers back in their place: the
-    adapters' wrappers cost a Python call per layer and step even when merged (about a tenth of a
-    decoding step)."""
-    from peft.tuners.lora import LoraLayer
-
-    wrapped = [(name, module) for name, module in model.named_modules() if isinstance(module, LoraLayer)]
-    for name, module in wrapped:
-        module.merge()
-        parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, child, module.get_base_layer())
 
 
 def latency_ms(

@@ -7,30 +7,17 @@ slot names and a few fields as placeholders), so a value that contains ``{...}``
 from __future__ import annotations
 
 import random
-import re
 import string
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
 from dialog.registry import registry
 from dialog.schema import Schema
+from dialog.text import join, words
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
 
 A = ActType
 _FIELDS = string.Formatter()
-
-
-def words(name: str) -> str:
-    """``restaurant_name`` → "restaurant name", ``FindRestaurants`` → "find restaurants"."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ")
-    return spaced.lower().strip()
-
-
-def join(items: Sequence[str], last: str = "and") -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
 GENERIC: dict[ActType, str] = {

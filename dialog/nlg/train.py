@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import Field
 
 from dialog.data.views import NLGPair
-from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG, delexicalise_text
+from dialog.delex import delexicalise_text
+from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG
 from dialog.schema import Schema
 from dialog.train.spec import LoopSpec, read_spec
 

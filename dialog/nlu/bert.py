@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,16 +163,13 @@ class BertNLU(artifacts.AdapterModel):
         self,
         targets: Sequence[Target],
         config: TrainConfig,
-        dev: Sequence[Target] = (),
+        evaluate: Callable[[], dict[str, float]] | None = None,
         out_dir: Path | None = None,
         progress: bool = True,
     ) -> dict[str, Any]:
+        """Train on ``targets``; with ``evaluate`` (the trainer's scores of this model on held-out
+        targets), the checkpoint with the best ``sentence_accuracy`` is kept in ``out_dir``."""
         features = [self.featurizer.feature(t) for t in targets]
-
-        def evaluate() -> dict[str, float]:
-            from dialog.eval.nlu import score_targets
-
-            return score_targets(self, dev[:2000]) if dev else {}
 
         def checkpoint(directory: Path) -> None:
             self.save(directory)
@@ -183,8 +180,8 @@ class BertNLU(artifacts.AdapterModel):
             JointFeaturizer.collate,
             self.model.loss,
             config,
-            evaluate if dev else None,
-            key_metric="sentence_accuracy" if dev else "",
+            evaluate,
+            key_metric="sentence_accuracy" if evaluate else "",
             checkpoint=checkpoint,
             out_dir=out_dir,
             progress=progress,

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
 from dialog.data.views import tokenize
-from dialog.nlg.template import words
 from dialog.registry import registry
 from dialog.schema import Schema
+from dialog.text import words
 from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState
 
 A = ActType

@@ -7,15 +7,12 @@ acts), and the labels of each head; a head without labels is None and is masked 
 
 from __future__ import annotations
 
-import random
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from dialog.backend import Backend
 from dialog.data.views import NLUExample, tokenize
-from dialog.nlg.template import words
-from dialog.schema import Schema
+from dialog.text import words
 from dialog.types import DONTCARE, ActType, DialogueAct, SlotSpan
 
 A = ActType
@@ -129,35 +126,3 @@ def benchmark_targets(examples: Iterable[NLUExample]) -> Iterator[Target]:
     """SNIPS / ATIS: intent and tags only."""
     for ex in examples:
         yield Target(words=ex.tokens, tags=ex.tags, context="", intent=ex.intent)
-
-
-def simulated_targets(
-    schemas: Sequence[Schema], backends: Mapping[str, Backend], n_per_schema: int, seed: int = 0
-) -> list[Target]:
-    """Targets from a schema alone: text-level simulated dialogues (agenda user, varied templates,
-    values from the schema and its backend), with the user's acts as labels."""
-    from dialog.agent import create_agent
-    from dialog.simulation import run_dialogue
-    from dialog.user.agenda import AgendaUser
-    from dialog.user.goals import GoalSampler
-    from dialog.user.text import UserText
-
-    agent = create_agent("form", schemas, backends)
-    user, text = AgendaUser(schemas), UserText(schemas)
-    out = []
-    for schema in schemas:
-        rng = random.Random(f"{seed}:{schema.service}")
-        sampler = GoalSampler(schema, backends[schema.service])
-        backend = backends[schema.service]
-        count = 0
-        while count < n_per_schema:
-            goal = sampler.sample(rng)
-            transcript = run_dialogue(agent, user, goal, rng, "text", None, text, backends=[backend])
-            prev: Sequence[DialogueAct] = ()
-            for turn in transcript.turns:
-                service = next((a.service for a in turn.user_acts if a.service), schema.service)
-                if turn.user_text.strip():
-                    out.append(target_from_acts(turn.user_text, service, turn.user_acts, prev))
-                    count += 1
-                prev = turn.reply.acts
-    return out

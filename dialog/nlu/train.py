@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from dialog.nlu.targets import Target
+from dialog.backend import Backend
+from dialog.nlu.targets import Target, target_from_acts
+from dialog.schema import Schema
 from dialog.train.spec import LoopSpec, read_spec
+from dialog.types import DialogueAct
 
 
 class NLUTrainSpec(LoopSpec):
@@ -52,7 +56,6 @@ def training_data(spec: NLUTrainSpec, data_dir: str | None) -> tuple[list[Target
     from dialog.backend import open_backends
     from dialog.data.sgd import load_dialogues
     from dialog.data.views import nlu_examples
-    from dialog.nlu.targets import simulated_targets
     from dialog.registry import load_builtins
     from dialog.schema import expand_paths, load_schemas
 
@@ -85,7 +88,8 @@ def train_nlu(spec: NLUTrainSpec, out: Path, data_dir: str | None, progress: boo
     nlu = BertNLU.resume(spec.resume) if spec.resume else BertNLU.from_config(config)
     nlu.meta["spec"] = spec.model_dump()
     loop = TrainConfig.from_spec(spec)
-    history = nlu.fit(train, loop, dev=dev, out_dir=out, progress=progress)
+    scored = (lambda: score_targets(nlu, dev[:2000])) if dev else None
+    history = nlu.fit(train, loop, scored, out_dir=out, progress=progress)
     # The best checkpoint is on disk: reload it as it will be used (merged, int8) and score it.
     best = BertNLU.load(out)
     scores = {**score_targets(best, dev), **latency(best, dev)}
@@ -93,3 +97,35 @@ def train_nlu(spec: NLUTrainSpec, out: Path, data_dir: str | None, progress: boo
     best.meta["training"] = nlu.meta["training"]
     best.save_meta(out)
     return {"history": history, "dev": scores}
+
+
+def simulated_targets(
+    schemas: Sequence[Schema], backends: Mapping[str, Backend], n_per_schema: int, seed: int = 0
+) -> list[Target]:
+    """Targets from a schema alone: text-level simulated dialogues (agenda user, varied templates,
+    values from the schema and its backend), with the user's acts as labels."""
+    from dialog.agent import create_agent
+    from dialog.simulation import run_dialogue
+    from dialog.user.agenda import AgendaUser
+    from dialog.user.goals import GoalSampler
+    from dialog.user.text import UserText
+
+    agent = create_agent("form", schemas, backends)
+    user, text = AgendaUser(schemas), UserText(schemas)
+    out = []
+    for schema in schemas:
+        rng = random.Random(f"{seed}:{schema.service}")
+        sampler = GoalSampler(schema, backends[schema.service])
+        backend = backends[schema.service]
+        count = 0
+        while count < n_per_schema:
+            goal = sampler.sample(rng)
+            transcript = run_dialogue(agent, user, goal, rng, "text", None, text, backends=[backend])
+            prev: Sequence[DialogueAct] = ()
+            for turn in transcript.turns:
+                service = next((a.service for a in turn.user_acts if a.service), schema.service)
+                if turn.user_text.strip():
+                    out.append(target_from_acts(turn.user_text, service, turn.user_acts, prev))
+                    count += 1
+                prev = turn.reply.acts
+    return out

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
-from dialog.dst.rule import canonical_value, last_user_acts
 from dialog.lookup import constraints, ready
 from dialog.registry import registry
 from dialog.schema import Intent, Schema
+from dialog.state import call_turn, canonical_value, current_row, last_user_acts, offered_keys
 from dialog.types import (
     DONTCARE,
     ActType,
@@ -29,50 +29,6 @@ from dialog.types import (
 
 A = ActType
 MAX_OPTIONS = 3
-
-
-def call_turn(state: DialogueState, result: BackendResult) -> int | None:
-    """Index in the history of the system turn that made ``result``'s call (None: this turn)."""
-    for i in range(len(state.history) - 1, -1, -1):
-        turn = state.history[i]
-        if turn.speaker is Speaker.SYSTEM and any(f.service_call == result.call for f in turn.frames):
-            return i
-    return None
-
-
-def offered_keys(state: DialogueState, service: str, key: str, since: int | None) -> list[str]:
-    """Values of the key slot that the system has offered since turn ``since``."""
-    if since is None:
-        return []
-    return [
-        a.values[0]
-        for turn in state.history[since:]
-        if turn.speaker is Speaker.SYSTEM
-        for a in turn.acts
-        if a.act is A.OFFER and a.service == service and a.slot == key and a.values
-    ]
-
-
-def current_row(
-    state: DialogueState, schema: Schema, result: BackendResult | None, move_on: bool = False
-) -> Row | None:
-    """The result the user is talking about: the last offered search row, or the executed row. With
-    ``move_on``, the next one to offer when none was offered yet or the user turned the offer down
-    (or asked for another)."""
-    if result is None or not result.rows:
-        return None
-    if result.transactional:
-        return result.rows[0]
-    key = schema.key_slot(result.call.method)
-    offered = offered_keys(state, schema.service, key, call_turn(state, result)) if key else []
-    if move_on:
-        user = {a.act for a in state.history[-1].acts} if state.history else set()
-        if not offered or A.REQUEST_ALTS in user or A.NEGATE in user:
-            fresh = [r for r in result.rows if key is None or r.get(key) not in offered]
-            return fresh[0] if fresh else None
-    if not offered or key is None:
-        return None
-    return next((r for r in result.rows if r.get(key) == offered[-1]), None)
 
 
 @registry.register("policy", "form")

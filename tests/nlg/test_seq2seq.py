@@ -9,25 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from dialog.delex import delexicalise, delexicalise_text, lexicalise, literals, options_clause, slot_errors
 from dialog.errors import TodError
-from dialog.generation import Network
-from dialog.nlg import shortlist
-from dialog.nlg.seq2seq import (
-    NLGConfig,
-    NoStutter,
-    Seq2SeqNLG,
-    SlotConstraint,
-    degenerate,
-    delexicalise,
-    delexicalise_text,
-    lexicalise,
-    literals,
-    options_clause,
-    slot_errors,
-    tidy,
-)
+from dialog.generation import Network, shortlist
+from dialog.nlg.seq2seq import NLGConfig, NoStutter, Seq2SeqNLG, SlotConstraint, degenerate
 from dialog.nlg.template import TemplateNLG
 from dialog.paths import models_dir
+from dialog.text import tidy
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
 
 A = ActType

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from dialog.backend import open_backends
 from dialog.data.views import nlu_examples
-from dialog.nlu.targets import context_text, sgd_targets, simulated_targets, target_from_acts
+from dialog.nlu.targets import context_text, sgd_targets, target_from_acts
+from dialog.nlu.train import simulated_targets
 from dialog.types import ActType, DialogueAct
 
 A = ActType
