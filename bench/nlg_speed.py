@@ -4,11 +4,12 @@ float model with the full output layer: BLEU, slot error rate and fallback rate 
 system turns, how many greedy replies stay word for word the same, and batch-of-one latency (greedy,
 the memo of earlier decodings off).
 
-``--write`` first computes the shortlist (every word piece of SGD train's delexicalised system turns)
-into the model's directory; ``--choose int8,shortlist`` records the chosen settings in its meta.json
+The shortlist is made by ``tod export shortlist`` (every word piece of SGD train's delexicalised system
+turns, into the model's directory); ``--choose int8,shortlist`` records the chosen settings in its meta.json
 (``inference``), which ``Seq2SeqNLG.load`` then uses by default.
 
-    python bench/nlg_speed.py --data-dir ../shared/data --n 1000 --write --json docs/runs/nlg_speed.json
+    tod export shortlist --data-dir ../shared/data
+    python bench/nlg_speed.py --data-dir ../shared/data --n 1000 --json docs/runs/nlg_speed.json
 """
 
 from __future__ import annotations
@@ -26,21 +27,11 @@ from dialog.artifacts import resolve
 from dialog.data.sgd import load_dialogues
 from dialog.data.views import nlg_pairs
 from dialog.eval.nlg import aggregate, realise_pairs
-from dialog.generation import shortlist
 from dialog.nlg.seq2seq import Seq2SeqNLG
-from dialog.nlg.train import examples, sgd_schemas
+from dialog.nlg.train import sgd_schemas
 from dialog.types import DialogueState, GenerationSettings
 
 VARIANTS = {"float": (False, False), "int8": (True, False), "shortlist": (False, True), "both": (True, True)}
-
-
-def write_shortlist(model: str, data_dir: str | None) -> int:
-    nlg = Seq2SeqNLG.load(model, int8=False, shortlist=False).with_schemas(sgd_schemas(data_dir, "train"))
-    pairs = [p for p in nlg_pairs(load_dialogues(data_dir, "train")) if p.acts]
-    made, _ = examples(nlg, pairs)
-    ids = shortlist.target_ids(nlg.tokenizer, (e.target for e in made))
-    shortlist.write(resolve(model), ids)
-    return len(ids)
 
 
 def main() -> None:
@@ -50,16 +41,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="SGD dev system turns scored")
     parser.add_argument("--latency-n", type=int, default=200)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: as is)")
-    parser.add_argument("--write", action="store_true", help="(re)compute the shortlist file first")
     parser.add_argument("--choose", default=None, help="record these in meta: '', int8, shortlist, or both")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     out: dict = {"n": args.n}
-    if args.write:
-        out["shortlist_size"] = write_shortlist(args.model, args.data_dir)
-        print(f"shortlist: {out['shortlist_size']} word pieces", flush=True)
     schemas = sgd_schemas(args.data_dir, "dev")
     pairs = [p for p in nlg_pairs(load_dialogues(args.data_dir, "dev")) if p.acts]
     sample = random.Random(0).sample(pairs, args.n)

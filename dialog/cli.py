@@ -305,6 +305,78 @@ train_app = typer.Typer(help="Train components.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 
 
+export_app = typer.Typer(
+    help="Make artifacts from trained ones (int8, shortlist, fluency, ensemble).", no_args_is_help=True
+)
+app.add_typer(export_app, name="export")
+
+
+def _exported(result: dict[str, object], json_out: Path | None) -> None:
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=1) + "\n")
+    typer.echo(json.dumps(result, indent=1))
+
+
+@export_app.command("int8")
+def export_int8_command(
+    models: Annotated[
+        list[str], typer.Option("--model", help="A SimpleTOD model; repeat to store the mean of several.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the int8-stored model.")],
+) -> None:
+    """Store a SimpleTOD model with int8 rows (half the file), or the mean of fine-tuned copies."""
+    from dialog.export import simpletod_int8
+
+    _exported(simpletod_int8(models, out), None)
+
+
+@export_app.command("shortlist")
+def export_shortlist_command(
+    model: Annotated[
+        str, typer.Option("--model", help="The Transformer NLG's directory or name.")
+    ] = "nlg-seq2seq",
+    data_dir: DataDir = None,
+) -> None:
+    """Write the NLG's output-layer shortlist (the word pieces of SGD train's system turns) into it."""
+    from dialog.export import nlg_shortlist
+
+    _exported(nlg_shortlist(model, data_dir), None)
+
+
+@export_app.command("fluency")
+def export_fluency_command(
+    out: Annotated[Path, typer.Option("--out", help="The model file (lm.json.gz).")],
+    data_dir: DataDir = None,
+    min_count: Annotated[int, typer.Option("--min-count", min=1)] = 2,
+    dev: Annotated[int, typer.Option("--dev", min=10, help="SGD dev turns to validate on.")] = 3000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the validation here.")] = None,
+) -> None:
+    """Build the fluency model (trigram Kneser-Ney on SGD train system turns) and validate it."""
+    from dialog.export import fluency_model
+
+    _exported(fluency_model(data_dir, out, min_count, dev), json_out)
+
+
+@export_app.command("ensemble")
+def export_ensemble_command(
+    members: Annotated[list[Path], typer.Option("--member", help="A saved NLU model (repeat).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the ensemble.")],
+    data: Annotated[str, typer.Option("--data", help="snips or atis: the dev split scored.")],
+    data_dir: DataDir = None,
+    intent_slots: Annotated[
+        bool, typer.Option("--intent-slots", help="Restrict tags to the intent's slots.")
+    ] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the dev scores here.")] = None,
+) -> None:
+    """Make NLU seed models one ensemble (the mean of their logits) and score each on dev."""
+    from dialog.export import nlu_ensemble
+
+    if data not in ("snips", "atis"):
+        raise TodError(f"--data must be snips or atis, not {data!r}")
+    _exported(nlu_ensemble(members, out, data, data_dir, intent_slots), json_out)
+
+
 @train_app.command("nlu")
 def train_nlu_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for the model (adapters, heads, meta.json).")],

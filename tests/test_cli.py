@@ -114,7 +114,8 @@ def test_eval_dialogues_unknown_agent_and_level(tmp_path: Path, schemas_dir: Pat
         "eval", "dialogues", "--agent", "nope", "--schemas", showcase, "--json", str(tmp_path / "m.json")
     )
     assert (
-        result.returncode == 1 and "unknown agent component 'nope' (known: form, pipeline, simpletod)" in result.stderr
+        result.returncode == 1
+        and "unknown agent component 'nope' (known: form, pipeline, simpletod)" in result.stderr
     )
     result = tod(
         "eval", "dialogues", "--level", "speech", "--schemas", showcase, "--json", str(tmp_path / "m.json")

@@ -58,6 +58,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "dialog.e2e.simulate",
         "dialog.user.train",
         "dialog.user.env",
+        "dialog.export",
     ),
     "application": ("dialog.assistant", "dialog.scripts", "dialog.cli"),
 }

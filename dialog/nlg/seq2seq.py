@@ -674,7 +674,7 @@ class Seq2SeqNLG:
         """A saved model; ``merge=False`` keeps the adapters apart, to train further. For inference,
         ``int8`` (dynamic quantization of the linear layers, weights per channel) and ``shortlist``
         (see dialog/generation/shortlist.py) default to the model's meta (``inference``), chosen by
-        bench/nlg_speed.py."""
+        bench/nlg_speed.py; `tod export shortlist` writes the list."""
         meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train nlg")
         try:
             config = NLGConfig(**meta["config"])
@@ -689,7 +689,7 @@ class Seq2SeqNLG:
             merge_adapters(model)
             ids = read_shortlist(weights.parent) if shortlist else None
             if shortlist and ids is None:
-                raise TodError(f"{weights.parent}: no {SHORTLIST_FILE} (bench/nlg_speed.py --write makes it)")
+                raise TodError(f"{weights.parent}: no {SHORTLIST_FILE} (`tod export shortlist` makes it)")
             if ids is not None:
                 install_shortlist(model, ids)
             if int8:

@@ -211,7 +211,7 @@ class BertNLU(artifacts.AdapterModel):
 
     def save(self, directory: Path) -> None:
         if isinstance(self.model, JointEnsemble):
-            raise TodError("an NLU ensemble is saved as its members (bench/nlu_ensemble.py)")
+            raise TodError("an NLU ensemble is saved as its members (`tod export ensemble`)")
         super().save(directory)
 
     # --- predicting -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ decoding options, a few training steps that learn a tiny set, and the committed 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -585,7 +586,7 @@ def test_a_copied_value_does_not_end_with_a_comma(tokenizer, vocab) -> None:  # 
     assert values.walk(ids(tokenizer, "porto, please")).terminal  # inside a value it may stay
 
 
-def test_average_script_writes_the_mean_of_two_models(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_export_int8_stores_one_model_or_the_mean_of_several(tiny_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
     tiny_model.save(tmp_path / "a")
     first = dict(tiny_model.model.named_parameters())
     other = SimpleTOD.load(tmp_path / "a")  # a copy, so that the shared fixture stays as it is
@@ -594,9 +595,16 @@ def test_average_script_writes_the_mean_of_two_models(tiny_model, tmp_path) -> N
             param.add_(0.5)
     other.save(tmp_path / "b")
     (tmp_path / "a" / "trained_schemas.json").write_text("[]\n")  # a side file, which goes along
-    script = Path(__file__).resolve().parents[2] / "bench" / "simpletod_average.py"
-    run = [sys.executable, str(script), "--models", str(tmp_path / "a"), str(tmp_path / "b")]
-    done = subprocess.run([*run, "--out", str(tmp_path / "mean")], capture_output=True, text=True)
+    tod = [sys.executable, "-m", "dialog.cli", "export", "int8"]
+    one = subprocess.run(
+        [*tod, "--model", str(tmp_path / "a"), "--out", str(tmp_path / "int8")],
+        capture_output=True,
+        text=True,
+    )
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["largest_relative_change"] < 0.01  # int8 rows, one scale each
+    both = ["--model", str(tmp_path / "a"), "--model", str(tmp_path / "b")]
+    done = subprocess.run([*tod, *both, "--out", str(tmp_path / "mean")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "mean" / "trained_schemas.json").read_text() == "[]\n"
     mean = dict(SimpleTOD.load(tmp_path / "mean").model.named_parameters())
@@ -604,5 +612,4 @@ def test_average_script_writes_the_mean_of_two_models(tiny_model, tmp_path) -> N
         if param.requires_grad:
             expected = param + 0.25
             assert (mean[name] - expected).abs().max() <= 0.01 * expected.abs().max() + 1e-3, name
-    alone = subprocess.run([*run[:-1], "--out", str(tmp_path / "x")], capture_output=True, text=True)
-    assert alone.returncode != 0 and "two or more models" in alone.stderr
+    assert "the mean of" in json.loads((tmp_path / "mean" / "meta.json").read_text())["weights"]

@@ -1,0 +1,71 @@
+"""`tod export`: the artifacts made from trained ones refuse what they cannot make, clearly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dialog.errors import TodError
+from dialog.export import nlu_ensemble, simpletod_int8
+
+
+def tod(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dialog.cli", *args], capture_output=True, text=True)
+
+
+def test_every_export_has_help() -> None:
+    for what in ("int8", "shortlist", "fluency", "ensemble"):
+        done = tod("export", what, "--help")
+        assert done.returncode == 0 and "--" in done.stdout, what
+
+
+def test_an_ensemble_needs_two_saved_models(tmp_path: Path) -> None:
+    with pytest.raises(TodError, match="two or more"):
+        nlu_ensemble([tmp_path], tmp_path / "out", "snips", None)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with pytest.raises(TodError, match="not a saved NLU model"):
+        nlu_ensemble([tmp_path / "a", tmp_path / "b"], tmp_path / "out", "snips", None)
+    done = tod(
+        "export",
+        "ensemble",
+        "--member",
+        "x",
+        "--member",
+        "y",
+        "--out",
+        str(tmp_path / "o"),
+        "--data",
+        "banking",
+    )
+    assert done.returncode == 1 and "snips or atis" in done.stderr
+
+
+def test_int8_needs_a_model() -> None:
+    with pytest.raises(TodError, match="--model"):
+        simpletod_int8([], Path("unused"))
+
+
+def test_fluency_export_builds_and_validates_a_model(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lm.json.gz"
+    done = tod(
+        "export",
+        "fluency",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--dev",
+        "200",
+        "--json",
+        str(tmp_path / "v.json"),
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    result = json.loads((tmp_path / "v.json").read_text())
+    assert out.is_file() and result["train_turns"] > 100_000
+    assert result["auc_real_vs_scrambled"] > 0.95  # real replies read as far more fluent than shuffled ones
