@@ -523,6 +523,7 @@ def eval_user_command(
     sampling: Annotated[
         bool, typer.Option("--sample/--greedy", help="Decode as in a simulation (sampled) or greedily.")
     ] = True,
+    quiet: Quiet = False,
 ) -> None:
     """The simulated user's words against real SGD user turns: BLEU, distinct-n, value errors, and
     the AUC of a real-vs-generated discriminator (lower is better)."""
@@ -541,7 +542,8 @@ def eval_user_command(
         user = LearnedUserText(
             schemas, Seq2SeqNLG.load(model), SAMPLING if sampling else GenerationSettings()
         )
-    metrics = score_user(user, pairs)
+    with _progress_bar(quiet, "turns") as advance:
+        metrics = score_user(user, pairs, progress=advance)
     metrics.update(model=model, split=split, sampling=sampling if model != "templates" else None)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")

@@ -104,9 +104,7 @@ class NgramLM:
     @classmethod
     def load(cls, path: Path) -> NgramLM:
         if not path.is_file():
-            raise TodError(
-                f"{path}: the fluency model is missing (`tod export fluency` builds it)"
-            )
+            raise TodError(f"{path}: the fluency model is missing (`tod export fluency` builds it)")
         try:
             with gzip.open(path, "rt", encoding="utf-8") as f:
                 data = json.load(f)

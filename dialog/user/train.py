@@ -5,7 +5,7 @@ classifier tells its turns from real ones)."""
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,11 @@ def load_spec(path: Path | None) -> UserTrainSpec:
 
 
 def score_user(
-    user: LearnedUserText | UserText, pairs: Sequence[UserPair], seed: int = 0, batch: int = 32
+    user: LearnedUserText | UserText,
+    pairs: Sequence[UserPair],
+    seed: int = 0,
+    batch: int = 32,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """The generated turns of ``pairs`` against the real ones. ``value_error_rate``: the share the
     model could not say with each value once (the templates said those)."""
@@ -44,6 +48,8 @@ def score_user(
         for start_at in range(0, len(pairs), batch):
             chunk = pairs[start_at : start_at + batch]
             generated += user.utterances([(p.acts, p.system) for p in chunk], rng)
+            if progress is not None:
+                progress(len(generated), len(pairs))
         said, fell = user.said - before[0], user.fallbacks - before[1]
         value_errors = fell / said if said else 0.0
     else:
