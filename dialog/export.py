@@ -1,7 +1,7 @@
 """Artifacts made from trained ones (``tod export ...``): a SimpleTOD model stored as int8 rows (or the
 mean of fine-tuned copies), the Transformer NLG's output-layer shortlist, the fluency model, and an
 NLU ensemble of seed models. Each says what it wrote and the figure to check it by; measure before
-committing (docs/results.md)."""
+committing (docs/results.md, docs/log/)."""
 
 from __future__ import annotations
 

@@ -277,7 +277,7 @@ class Seq2SeqNLG:
         self.template = TemplateNLG([])
         self.constrain = True  # slot-constrained decoding (see SlotConstraint)
         # Two decoding aids, off by default: each cut the guard's second decodings but lowered the
-        # replies' coherence in dialogue (docs/results.md, "Making it fast").
+        # replies' coherence in dialogue (docs/log/2026-11-29_results_notebook.md, "Making it fast").
         self.repair = False  # options left unsaid are said in a clause, not decoded again (``_mend``)
         self.unstutter = False  # decoding barred from the stutters the guard rejects (``NoStutter``)
         self.no_stutter = NoStutter(self.tokenizer)

@@ -68,7 +68,7 @@ def test_cli_scores_the_template_user_against_real_turns(tmp_path, data_dir) -> 
     out = tmp_path / "user.json"
     result = subprocess.run(
         [sys.executable, "-m", "dialog.cli", "eval", "user", "--model", "templates", "--n", "60",
-         "--data-dir", str(data_dir), "--json", str(out)],
+         "--data-dir", str(data_dir), "--json", str(out), "--quiet"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
