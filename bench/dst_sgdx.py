@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from dialog.dst.bert import BertDST
-from dialog.dst.train import evaluate_dst
+from dialog.eval.dst import bert_tracker, evaluate_tracker
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     for variant in (None, 1, 2, 3, 4, 5):
         start = time.perf_counter()
         dst = BertDST.load(args.model)  # a fresh schema cache for each wording
-        m = evaluate_dst(dst, args.data_dir, args.split, args.limit, variant=variant)
+        m = evaluate_tracker(bert_tracker(dst), args.data_dir, args.split, args.limit, variant=variant)
         name = "original" if variant is None else f"v{variant}"
         rows[name] = {
             "joint_goal_accuracy": m["joint_goal_accuracy"],

@@ -714,33 +714,23 @@ def eval_dst_command(
 ) -> None:
     """Joint goal, average goal and active intent accuracy and requested slot F1 (the official SGD
     definitions), overall and for seen / unseen services."""
-    from dialog.dst.train import evaluate_dst, score_predictions
+    from dialog.eval.dst import bert_tracker, evaluate_tracker, predictions_tracker, simpletod_tracker
 
-    if score_dir is not None:
-        metrics = score_predictions(score_dir, data_dir, split, sgd_x)
-        model = f"predictions:{score_dir}"
+    if score_dir is not None:  # predictions on disk, scored against the whole split
+        tracker, limit, sample, model = predictions_tracker(score_dir), None, None, f"predictions:{score_dir}"
     elif _kind(model) == "simpletod":
         from dialog.e2e.simpletod import SimpleTOD
-        from dialog.eval.dst import evaluate_simpletod_dst
+        from dialog.types import GenerationSettings
 
         if quantized:
             raise TodError("--int8 applies to the BERT tracker, not to simpletod")
-        from dialog.types import GenerationSettings
-
         lm = SimpleTOD.load(model)
-        settings = GenerationSettings(num_beams=beams)
-        metrics = evaluate_simpletod_dst(
+        tracker = simpletod_tracker(
             lm,
-            data_dir,
-            split,
-            limit,
-            predictions_out,
             _progress(quiet),
             constrain,
-            sample,
-            settings,
+            GenerationSettings(num_beams=beams),
             trained=lm.trained if aligned else (),
-            variant=sgd_x,
             **({"min_cosine": align_min} if align_min is not None else {}),
         )
     else:
@@ -749,14 +739,15 @@ def eval_dst_command(
         if beams != 1:
             raise TodError("--beams applies to simpletod, not to the BERT tracker")
         dst = BertDST.load(model, quantized=quantized)
-        metrics = evaluate_dst(dst, data_dir, split, limit, predictions_out, _progress(quiet), sgd_x, sample)
-        if record:
-            from dialog import artifacts
+        tracker = bert_tracker(dst, _progress(quiet))
+    metrics = evaluate_tracker(tracker, data_dir, split, limit, predictions_out, sgd_x, sample)
+    if record and score_dir is None and _kind(model) != "simpletod":
+        from dialog import artifacts
 
-            key = f"sgd_{split}" + (f"_sgdx{sgd_x}" if sgd_x else "") + ("_int8" if quantized else "")
-            kept = {k: v for k, v in metrics.items() if k != "per_service"}
-            recorded = {**dst.meta.get("metrics", {}), key: kept}
-            artifacts.update_meta(artifacts.resolve(model), {"metrics": recorded})
+        key = f"sgd_{split}" + (f"_sgdx{sgd_x}" if sgd_x else "") + ("_int8" if quantized else "")
+        kept = {k: v for k, v in metrics.items() if k != "per_service"}
+        recorded = {**dst.meta.get("metrics", {}), key: kept}
+        artifacts.update_meta(artifacts.resolve(model), {"metrics": recorded})
     metrics.update(model=model, split=split, sgd_x=sgd_x, quantized=quantized, sample=sample)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(metrics, indent=1) + "\n")

@@ -1,5 +1,5 @@
-"""``tod train dst`` and ``tod eval dst``: data for a config, training with periodic evaluation on a slice
-of dev dialogues (tracked from the model's own states), saving, and the full evaluation."""
+"""``tod train dst``: data for a config, training with periodic evaluation on a slice of dev dialogues
+(tracked from the model's own states, scored by ``dialog.eval.dst``), saving."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import Field
 
-from dialog.data.sgd import reference, seen_services, sgd_x_variant
-from dialog.errors import TodError
+from dialog.data.sgd import seen_services, sgd_x_variant
+from dialog.eval.dst import bert_tracker, score_tracked
 from dialog.train.spec import LoopSpec, read_spec
 
 
@@ -32,93 +32,6 @@ class DSTTrainSpec(LoopSpec):
 
 def load_spec(path: Path | None) -> DSTTrainSpec:
     return read_spec(path, DSTTrainSpec)
-
-
-def track_and_score(
-    dst: Any,
-    dialogues: list[Any],
-    schemas: list[Any],
-    seen: set[str],
-    predictions_out: Path | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Track the dialogues from the model's own states and score them (the architecture's flat report)."""
-    from dialog.dst.sgd import track_dialogues
-    from dialog.eval.dst import flat_report, score, write_predictions
-
-    dst.with_schemas(schemas)
-    hypotheses = [d.to_sgd() for d in track_dialogues(dst, dialogues, progress=progress)]
-    if predictions_out is not None:
-        write_predictions(hypotheses, predictions_out)
-    references = [d.to_sgd() for d in dialogues]
-    return flat_report(score(references, hypotheses, {s.service: s for s in schemas}, seen))
-
-
-def evaluate_dst(
-    dst: Any,
-    data_dir: str | None,
-    split: str = "dev",
-    limit: int | None = None,
-    predictions_out: Path | None = None,
-    progress: bool = False,
-    variant: int | None = None,
-    sample: int | None = None,
-) -> dict[str, Any]:
-    """Track the split's dialogues and score them with the official metric definitions.
-
-    ``variant`` 1..5 uses the SGD-X rewording of the split's schemas (names mapped onto the dialogues).
-    """
-    dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
-    start = time.perf_counter()
-    report = track_and_score(dst, dialogues, schemas, seen, predictions_out, progress)
-    seconds = time.perf_counter() - start
-    report["n_dialogues"] = len(dialogues)
-    report["ms_per_frame_batched"] = round(1000 * seconds / max(1, report["n_frames"]), 2)
-    report["latency_ms_p50"], report["latency_ms_p99"] = turn_latency(dst, dialogues)
-    return report
-
-
-def score_predictions(
-    directory: Path, data_dir: str | None, split: str = "dev", variant: int | None = None
-) -> dict[str, Any]:
-    """Score SGD dialogue files (``dialogues_*.json``) against the split, as the official scorer does."""
-    from dialog.eval.dst import flat_report, read_predictions, score
-
-    hypotheses = read_predictions(directory)
-    if not hypotheses:
-        raise TodError(f"no dialogues_*.json files in {directory}")
-    wanted = {h["dialogue_id"] for h in hypotheses}
-    dialogues, schemas, seen = reference(data_dir, split, None, variant)
-    dialogues = [d for d in dialogues if d.dialogue_id in wanted]
-    try:
-        aggregate = score([d.to_sgd() for d in dialogues], hypotheses, {s.service: s for s in schemas}, seen)
-    except (KeyError, ValueError) as exc:
-        raise TodError(f"{directory}: the predictions do not fit the {split} split: {exc}") from None
-    report = flat_report(aggregate)
-    report["n_dialogues"] = len(hypotheses)
-    return report
-
-
-def turn_latency(dst: Any, dialogues: Any, n: int = 200) -> tuple[float, float]:
-    """p50 and p99 of batch-of-one tracking (one frame, encoder included) over ``n`` user turns."""
-    import numpy as np
-
-    from dialog.dst.bert import latency_ms
-    from dialog.types import Speaker
-
-    turns, system = [], ""
-    for d in dialogues:
-        for t in d.turns:
-            if t.speaker is Speaker.SYSTEM:
-                system = t.utterance
-            elif t.frames and t.frames[0].service in dst.schemas:
-                turns.append((dst.schemas[t.frames[0].service], system, t.utterance))
-        if len(turns) >= n:
-            break
-    times = latency_ms(dst, turns[:n])
-    if not times:
-        return 0.0, 0.0
-    return round(float(np.percentile(times, 50)), 2), round(float(np.percentile(times, 99)), 2)
 
 
 def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: bool = True) -> dict[str, Any]:
@@ -156,7 +69,7 @@ def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: boo
     seen = seen_services(data_dir)
 
     def evaluate() -> dict[str, float]:
-        report = track_and_score(dst, dev, dev_schemas, seen)
+        report = score_tracked(dev, dev_schemas, seen, bert_tracker(dst, latency=False)(dev, dev_schemas))
         return {
             "joint_goal_accuracy": round(report["joint_goal_accuracy"], 4),
             "active_intent_accuracy": round(report["active_intent_accuracy"], 4),

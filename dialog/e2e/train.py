@@ -125,7 +125,7 @@ def train_simpletod(
 ) -> dict[str, Any]:
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
     from dialog.e2e.align import save_trained
-    from dialog.eval.dst import evaluate_simpletod_dst
+    from dialog.eval.dst import evaluate_tracker, simpletod_tracker
     from dialog.schema import expand_paths, load_schemas
     from dialog.train.loop import TrainConfig, summary, train
 
@@ -160,7 +160,7 @@ def train_simpletod(
     def evaluate() -> dict[str, float]:
         if not spec.dev_dialogues:
             return {}
-        report = evaluate_simpletod_dst(model, data_dir, "dev", spec.dev_dialogues)
+        report = evaluate_tracker(simpletod_tracker(model), data_dir, "dev", spec.dev_dialogues)
         return {
             "joint_goal_accuracy": round(report["joint_goal_accuracy"], 4),
             "active_intent_accuracy": round(report["active_intent_accuracy"], 4),

@@ -6,7 +6,8 @@ Per frame of each user turn: active intent accuracy; requested slots F1 (1.0 whe
 empty); average goal accuracy over the slots active in the reference; joint goal accuracy, the product
 over every slot of the service (categorical: exact match of the first reference value; free-form:
 the best fuzzy token-sort ratio against any reference value). Frames are macro-averaged, overall and
-for services seen / unseen in training. ``evaluate_simpletod_dst`` scores SimpleTOD's beliefs so.
+for services seen / unseen in training. ``evaluate_tracker`` is the one evaluation of every tracker
+(the BERT DST, SimpleTOD, predictions written to disk), each given as a ``Tracker``.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ from __future__ import annotations
 import collections
 import gzip
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rapidfuzz import fuzz, utils
 
 from dialog.data.sgd import reference
 from dialog.e2e.align import MIN_SLOT, align
 from dialog.e2e.simpletod import SimpleTOD
 from dialog.e2e.track import track
+from dialog.errors import TodError
 from dialog.schema import Schema
-from dialog.types import GenerationSettings
+from dialog.types import Dialogue, GenerationSettings, Speaker
 
 METRICS = (
     "joint_goal_accuracy",
@@ -192,52 +197,150 @@ def read_predictions(directory: Path) -> list[dict[str, Any]]:
     return out
 
 
-def evaluate_simpletod_dst(
-    model: SimpleTOD,
+@dataclass(frozen=True)
+class Tracked:
+    """What a tracker made of a split's dialogues: SGD JSON in the split's own names (only the
+    dialogues it returns are scored), the seconds it took, and what it adds to the report."""
+
+    hypotheses: list[dict[str, Any]]
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: A tracker under evaluation: (the split's dialogues, its schemas) -> what it tracked.
+Tracker = Callable[[list[Dialogue], list[Schema]], Tracked]
+
+
+def evaluate_tracker(
+    track: Tracker,
     data_dir: str | None,
     split: str = "dev",
     limit: int | None = None,
     predictions_out: Path | None = None,
+    variant: int | None = None,
+    sample: int | None = None,
+) -> dict[str, Any]:
+    """The one SGD evaluation of every tracker (the BERT DST, SimpleTOD, predictions on disk): the
+    split's dialogues (the first ``limit``, a ``sample``, in SGD-X rewording ``variant`` 1..5) tracked
+    by ``track``, written to ``predictions_out`` (the tracker's state only) and scored with the
+    official definitions, overall and for seen / unseen services."""
+    dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
+    tracked = track(dialogues, schemas)
+    if predictions_out is not None:
+        write_predictions(tracked.hypotheses, predictions_out)
+    return score_tracked(dialogues, schemas, seen, tracked)
+
+
+def score_tracked(
+    dialogues: Sequence[Dialogue], schemas: Sequence[Schema], seen: set[str], tracked: Tracked
+) -> dict[str, Any]:
+    """The flat report of ``tracked`` against the reference ``dialogues``."""
+    try:
+        aggregate = score(
+            [d.to_sgd() for d in dialogues], tracked.hypotheses, {s.service: s for s in schemas}, seen
+        )
+    except (KeyError, ValueError) as exc:
+        raise TodError(f"the tracked dialogues do not fit the reference: {exc}") from None
+    report = flat_report(aggregate)
+    report["n_dialogues"] = len(tracked.hypotheses)
+    if tracked.seconds:
+        report["ms_per_frame_batched"] = round(1000 * tracked.seconds / max(1, report["n_frames"]), 2)
+    report.update(tracked.extra)
+    return report
+
+
+def predictions_tracker(directory: Path) -> Tracker:
+    """Predictions already written (SGD JSON ``dialogues_*.json``, e.g. by ``--predictions-out`` or
+    another system), read as a tracker's output."""
+    hypotheses = read_predictions(directory)
+    if not hypotheses:
+        raise TodError(f"no dialogues_*.json files in {directory}")
+
+    def track(_dialogues: list[Dialogue], _schemas: list[Schema]) -> Tracked:
+        return Tracked(hypotheses)
+
+    return track
+
+
+def bert_tracker(dst: Any, progress: bool = False, latency: bool = True) -> Tracker:
+    """The BERT DST, each dialogue tracked from its own predicted states; with ``latency``, the p50 and
+    p99 of batch-of-one tracking too."""
+    from dialog.dst.sgd import track_dialogues
+
+    def track(dialogues: list[Dialogue], schemas: list[Schema]) -> Tracked:
+        dst.with_schemas(schemas)
+        start = time.perf_counter()
+        hypotheses = [d.to_sgd() for d in track_dialogues(dst, dialogues, progress=progress)]
+        seconds = time.perf_counter() - start
+        extra: dict[str, Any] = {}
+        if latency:
+            extra["latency_ms_p50"], extra["latency_ms_p99"] = turn_latency(dst, dialogues)
+        return Tracked(hypotheses, seconds, extra)
+
+    return track
+
+
+def turn_latency(dst: Any, dialogues: Sequence[Dialogue], n: int = 200) -> tuple[float, float]:
+    """p50 and p99 of the BERT DST's batch-of-one tracking (one frame, encoder included) over ``n``
+    user turns."""
+    from dialog.dst.bert import latency_ms
+
+    turns, system = [], ""
+    for d in dialogues:
+        for t in d.turns:
+            if t.speaker is Speaker.SYSTEM:
+                system = t.utterance
+            elif t.frames and t.frames[0].service in dst.schemas:
+                turns.append((dst.schemas[t.frames[0].service], system, t.utterance))
+        if len(turns) >= n:
+            break
+    times = latency_ms(dst, turns[:n])
+    if not times:
+        return 0.0, 0.0
+    return round(float(np.percentile(times, 50)), 2), round(float(np.percentile(times, 99)), 2)
+
+
+def simpletod_tracker(
+    model: SimpleTOD,
     progress: bool = False,
     constrain: bool = True,
-    sample: int | None = None,
     settings: GenerationSettings | None = None,
     trained: Sequence[Schema] = (),
-    variant: int | None = None,
     min_cosine: float = MIN_SLOT,
-) -> dict[str, Any]:
-    """The official SGD metrics of SimpleTOD's beliefs (written with ``settings``, greedy when None),
-    and how many written items were invalid; with ``trained`` (the services the model was trained on),
-    the other services' names are aligned with trained names first (``dialog.e2e.align``, matches of at
-    least ``min_cosine``); with
-    ``variant``, the schemas and dialogues are in SGD-X rewording 1..5."""
-    import numpy as np
+) -> Tracker:
+    """SimpleTOD's beliefs (written with ``settings``, greedy when None), counting the items the
+    schemas do not allow; with ``trained`` (the services the model was trained on), the other
+    services' names are aligned with trained names first (``dialog.e2e.align``, matches of at least
+    ``min_cosine``) and read back in their own names."""
 
-    dialogues, schemas, seen = reference(data_dir, split, limit, variant, sample)
-    alignment = align(schemas, trained, min_slot=min_cosine)
-    tracked = track(
-        model,
-        [alignment.dialogue(d) for d in dialogues],
-        [alignment.schema(s) for s in schemas],
-        constrain,
-        progress,
-        settings,
-    )
-    hypotheses = [alignment.dialogue(d, back=True).to_sgd() for d in tracked.dialogues]
-    if predictions_out is not None:
-        write_predictions(hypotheses, predictions_out)
-    by_name: Mapping[str, Schema] = {s.service: s for s in schemas}
-    report = flat_report(score([d.to_sgd() for d in dialogues], hypotheses, by_name, seen))
-    report.update(
-        n_dialogues=len(dialogues),
-        constrained=constrain,
-        beams=settings.num_beams if settings else 1,
-        aligned=alignment.describe(),
-        align_min=min_cosine,
-        invalid_items=tracked.invalid,
-        invalid_per_turn=round(tracked.invalid / max(1, tracked.turns), 4),
-        invalid_examples=tracked.examples,
-        latency_ms_p50=round(float(np.percentile(tracked.ms, 50)), 1) if tracked.ms else None,
-        latency_ms_p99=round(float(np.percentile(tracked.ms, 99)), 1) if tracked.ms else None,
-    )
-    return report
+    def track_(dialogues: list[Dialogue], schemas: list[Schema]) -> Tracked:
+        alignment = align(schemas, trained, min_slot=min_cosine)
+        start = time.perf_counter()
+        tracked = track(
+            model,
+            [alignment.dialogue(d) for d in dialogues],
+            [alignment.schema(s) for s in schemas],
+            constrain,
+            progress,
+            settings,
+        )
+        seconds = time.perf_counter() - start
+        hypotheses = [alignment.dialogue(d, back=True).to_sgd() for d in tracked.dialogues]
+        ms = tracked.ms
+        return Tracked(
+            hypotheses,
+            seconds,
+            {
+                "constrained": constrain,
+                "beams": settings.num_beams if settings else 1,
+                "aligned": alignment.describe(),
+                "align_min": min_cosine,
+                "invalid_items": tracked.invalid,
+                "invalid_per_turn": round(tracked.invalid / max(1, tracked.turns), 4),
+                "invalid_examples": tracked.examples,
+                "latency_ms_p50": round(float(np.percentile(ms, 50)), 1) if ms else None,
+                "latency_ms_p99": round(float(np.percentile(ms, 99)), 1) if ms else None,
+            },
+        )
+
+    return track_

@@ -300,14 +300,15 @@ def test_in_an_agent_the_nlu_values_win(committed: BertDST, showcase: dict) -> N
 
 
 def test_the_committed_model_scores_on_a_dev_slice(committed: BertDST, data_dir: Path) -> None:
-    from dialog.dst.train import evaluate_dst
+    from dialog.eval.dst import bert_tracker, evaluate_tracker
 
     meta = json.loads((COMMITTED / "meta.json").read_text())
     recorded = meta["metrics"]["sgd_dev"]["joint_goal_accuracy"]
-    report = evaluate_dst(committed, str(data_dir), "dev", limit=60)
+    report = evaluate_tracker(bert_tracker(committed), str(data_dir), "dev", limit=60)
     # a slice is noisier than the whole split; a broken artifact scores near zero
     assert report["joint_goal_accuracy"] >= recorded - 0.15
     assert report["active_intent_accuracy"] >= 0.85
+    assert report["n_dialogues"] == 60 and report["latency_ms_p50"] > 0 and report["ms_per_frame_batched"] > 0
 
 
 def test_bad_input_runs_within_budget(committed: BertDST) -> None:
