@@ -8,6 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = sorted((ROOT / "data" / "configs").glob("*/*.yaml"))
+POLICY_CONFIGS = sorted((ROOT / "policies").glob("*.yaml"))  # beside each trained policy's folder
 
 
 def _reader(kind: str):  # type: ignore[no-untyped-def]
@@ -33,6 +34,21 @@ def _reader(kind: str):  # type: ignore[no-untyped-def]
 def test_committed_config_reads(path: Path) -> None:
     spec = _reader(path.parent.name)(path)
     assert spec.seed >= 0
+
+
+@pytest.mark.parametrize("path", POLICY_CONFIGS, ids=lambda p: f"policies/{p.name}")
+def test_committed_policy_config_reads(path: Path) -> None:
+    spec = _reader("policy")(path)
+    assert spec.seeds and spec.timesteps > 0
+
+
+def test_every_config_is_read() -> None:
+    """No YAML config sits where the tests above do not look."""
+    found = {p for p in (ROOT / "data" / "configs").rglob("*.yaml")} | {
+        p for p in (ROOT / "policies").rglob("*.yaml") if p.name != "meta.yaml"
+    }
+    assert found == set(CONFIGS) | set(POLICY_CONFIGS)
+    assert POLICY_CONFIGS, "policies/ppo.yaml is the PPO policy's training config"
 
 
 def test_a_config_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
