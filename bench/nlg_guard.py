@@ -71,7 +71,7 @@ def main() -> None:
         "--unstutter",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="decoding barred from repeated trigrams and punctuation (seq2seq.NoStutter)",
+        help="decoding barred from repeated trigrams and punctuation (dialog.generation.rules.NoStutter)",
     )
     args = parser.parse_args()
     counts: Counter[str] = Counter()

@@ -12,7 +12,8 @@ import torch
 from dialog.delex import delexicalise, delexicalise_text, lexicalise, literals, options_clause, slot_errors
 from dialog.errors import TodError
 from dialog.generation import Network, shortlist
-from dialog.nlg.seq2seq import NLGConfig, NoStutter, Seq2SeqNLG, SlotConstraint, degenerate
+from dialog.generation.rules import NoStutter, SlotConstraint
+from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG, degenerate
 from dialog.nlg.template import TemplateNLG
 from dialog.paths import models_dir
 from dialog.text import tidy
