@@ -415,12 +415,14 @@ def eval_nlu_command(
     record: Annotated[
         bool, typer.Option("--record", help="Also store the metrics in the model's meta.json.")
     ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Intent accuracy, slot F1 (seqeval), sentence accuracy and latency on a benchmark's test split,
     or on SGD user turns (seen and unseen services)."""
     from dialog.eval.nlu import evaluate_nlu, record_metrics
 
-    metrics = evaluate_nlu(model, data, data_dir, split, quantized, bf16)
+    with _progress_bar(quiet, "utterances") as advance:
+        metrics = evaluate_nlu(model, data, data_dir, split, quantized, bf16, progress=advance)
     if record:
         suffix = "_int8" if quantized else {None: "", True: "_bf16", False: "_fp32"}[bf16]
         record_metrics(model, f"{data}_{metrics['split']}{suffix}", metrics)
@@ -561,12 +563,14 @@ def train_humanlike_command(
         int, typer.Option("--n", min=100, help="SGD train system turns (and as many generated).")
     ] = 3000,
     data_dir: DataDir = None,
+    quiet: Quiet = False,
 ) -> None:
     """Train the human-likeness discriminator (real SGD system turns against the NLGs' replies to the
     same acts) and validate it on held-apart SGD dev turns."""
     from dialog.eval.humanlike import train_humanlike
 
-    validation = train_humanlike(data_dir, out, n_train=n)
+    with _progress_bar(quiet, "replies") as advance:
+        validation = train_humanlike(data_dir, out, n_train=n, progress=advance)
     typer.echo(f"validated on {validation['n_dev']} SGD dev turns: {json.dumps(validation)} -> {out}")
 
 
@@ -615,14 +619,25 @@ def eval_nlg_command(
             "--unstutter/--no-unstutter", help="Decoding barred from repeated trigrams (default off)."
         ),
     ] = False,
+    quiet: Quiet = False,
 ) -> None:
     """BLEU and slot error rate on SGD system turns, seen and unseen services."""
     from dialog.eval.nlg import evaluate_nlg
     from dialog.types import GenerationSettings
 
-    metrics = evaluate_nlg(
-        model, data_dir, split, limit, seed, GenerationSettings(num_beams=beams), constrain, mend, unstutter
-    )
+    with _progress_bar(quiet, "replies") as advance:
+        metrics = evaluate_nlg(
+            model,
+            data_dir,
+            split,
+            limit,
+            seed,
+            GenerationSettings(num_beams=beams),
+            constrain,
+            mend,
+            unstutter,
+            progress=advance,
+        )
     if record and model != "template":
         from dialog.eval.nlu import record_metrics
 
@@ -658,6 +673,7 @@ def eval_report_command(
         list[Path], typer.Option("--runs", help="JSON outputs of `tod eval dialogues` (repeat).")
     ],
     out: Annotated[Path, typer.Option("--out", help="Directory for report.md and the PNGs.")],
+    quiet: Quiet = False,  # accepted as by every `tod eval`; the report takes a second and has no bar
 ) -> None:
     """One Markdown + PNG report comparing runs side by side."""
     from dialog.eval.compare import load_runs, write_report
@@ -790,13 +806,15 @@ def bench_command(
     memo: Annotated[
         bool, typer.Option("--memo/--no-memo", help="Reuse replies of greedy/beam decodings already done.")
     ] = True,
+    quiet: Quiet = False,
 ) -> None:
     """Per-stage and whole-turn latency (p50, p99), dialogues per second, peak memory."""
     from dialog.eval.bench import bench
 
     loaded, backends = _load(schemas or ["schemas/showcase/*.yaml"], db_dir)
     chosen = {"nlu": nlu, "dst": dst, "policy": policy, "nlg": nlg}
-    result = bench(agent, loaded, backends, n, seed, chosen, greedy=greedy, memo=memo)
+    with _progress_bar(quiet, "dialogues") as advance:
+        result = bench(agent, loaded, backends, n, seed, chosen, greedy=greedy, memo=memo, progress=advance)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(result, indent=2) + "\n")
     stages = ", ".join(

@@ -177,3 +177,16 @@ def test_bench_writes_stage_latencies(tmp_path: Path, schemas_dir: Path) -> None
     for key in ("turn_ms_p50", "turn_ms_p99", "nlu_ms_p50", "policy_ms_p99", "nlg_ms_p50", "dialogues_per_s"):
         assert figures[key] >= 0
     assert figures["turn_ms_p99"] >= figures["turn_ms_p50"] and figures["peak_memory_mb"] > 10
+
+
+def test_every_long_command_takes_quiet() -> None:
+    """Every `tod eval`, `tod train` and `tod bench` stays quiet with --quiet (ARCHITECTURE.md)."""
+    from typer.main import get_command
+
+    from dialog.cli import app
+
+    root = get_command(app)
+    commands = [(f"{g} {n}", c) for g in ("eval", "train") for n, c in root.commands[g].commands.items()]  # type: ignore[attr-defined]
+    commands.append(("bench", root.commands["bench"]))  # type: ignore[attr-defined]
+    missing = [name for name, c in commands if not any("--quiet" in p.opts for p in c.params)]
+    assert len(commands) > 10 and missing == []

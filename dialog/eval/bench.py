@@ -8,7 +8,7 @@ from __future__ import annotations
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -24,7 +24,13 @@ from dialog.user.text import UserText
 
 
 def _dialogues(
-    agent: Any, schemas: Sequence[Schema], backends: Mapping[str, Backend], n: int, seed: int, level: Level
+    agent: Any,
+    schemas: Sequence[Schema],
+    backends: Mapping[str, Backend],
+    n: int,
+    seed: int,
+    level: Level,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[float, dict[str, list[float]]]:
     """Seconds for ``n`` dialogues per schema, and the stage times (ms) of every turn."""
     user = AgendaUser(schemas, backends)
@@ -38,6 +44,8 @@ def _dialogues(
             times["turn"].append(turn.ms)
             for stage in turn.reply.trace:
                 times[stage.stage].append(stage.ms)
+        if progress is not None:
+            progress(1)
     return time.perf_counter() - start, times
 
 
@@ -50,6 +58,7 @@ def bench(
     stages: Mapping[str, str | None] | None = None,
     greedy: bool = False,
     memo: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """``greedy``: the NLG decodes greedily (not its own decoding); ``memo``: it may reuse the replies
     of decodings already done (off: every reply is decoded, the cold-start figure)."""
@@ -65,10 +74,18 @@ def bench(
     if hasattr(nlg, "decoding"):
         out["nlg_decoding"] = asdict(nlg.decoding)  # type: ignore[union-attr]
         out["nlg_memo"] = bool(getattr(nlg, "memo_size", 0))
+    levels = 2 if hasattr(agent, "policy") else 1
+    total, done = levels * n * len(schemas), [0]
+
+    def advance(k: int) -> None:
+        done[0] += k
+        if progress is not None:
+            progress(done[0], total)
+
     if hasattr(agent, "policy"):  # a pipeline; SimpleTOD reads text only
-        seconds, _ = _dialogues(agent, schemas, backends, n, seed, "acts")
+        seconds, _ = _dialogues(agent, schemas, backends, n, seed, "acts", advance)
         out["dialogues_per_s_acts"] = n * len(schemas) / seconds
-    seconds, times = _dialogues(agent, schemas, backends, n, seed, "text")
+    seconds, times = _dialogues(agent, schemas, backends, n, seed, "text", advance)
     out["dialogues_per_s"] = out["dialogues_per_s_text"] = n * len(schemas) / seconds
     for stage, values in times.items():
         out[f"{stage}_ms_p50"] = float(np.percentile(values, 50))

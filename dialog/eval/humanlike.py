@@ -13,7 +13,7 @@ to the same acts) that scores an agent's replies: the share it takes for a perso
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,11 @@ class HumanLikeness:
 
 
 def generated_replies(
-    pairs: Sequence[Any], schemas: Sequence[Any], nlg: Any, batch: int = 32
+    pairs: Sequence[Any],
+    schemas: Sequence[Any],
+    nlg: Any,
+    batch: int = 32,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[str], list[str]]:
     """The template NLG's and the Transformer NLG's (greedy) replies to each pair's acts."""
     from dialog.nlg.template import TemplateNLG
@@ -128,11 +132,18 @@ def generated_replies(
     for start in range(0, len(pairs), batch):
         chunk = pairs[start : start + batch]
         learned += [g.text for g in nlg.realise([(p.acts, None) for p in chunk])]
+        if progress is not None:
+            progress(len(chunk))
     return templated, learned
 
 
 def train_humanlike(
-    data_dir: str | None, out: Path, n_train: int = 3000, n_dev: int = 500, seed: int = 0
+    data_dir: str | None,
+    out: Path,
+    n_train: int = 3000,
+    n_dev: int = 500,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Fit on SGD train system turns (real) against the NLGs' replies to the same acts; validate on
     held-apart SGD dev turns and their generated replies (other dialogues, other services too)."""
@@ -146,10 +157,17 @@ def train_humanlike(
     schemas = read_sgd_schemas(data_dir, "train") + read_sgd_schemas(data_dir, "dev")
     nlg = Seq2SeqNLG.load("nlg-seq2seq").with_schemas(schemas)
     splits = {}
+    done = [0]
+
+    def advance(k: int) -> None:  # the Transformer's replies are most of the time
+        done[0] += k
+        if progress is not None:
+            progress(done[0], n_train + n_dev)
+
     for split, n in (("train", n_train), ("dev", n_dev)):
         pairs = [p for p in nlg_pairs(load_dialogues(data_dir, split)) if p.acts and p.utterance.strip()]
         pairs = rng.sample(pairs, min(n, len(pairs)))
-        templated, learned = generated_replies(pairs, schemas, nlg)
+        templated, learned = generated_replies(pairs, schemas, nlg, progress=advance)
         splits[split] = ([p.utterance for p in pairs], templated, learned)
     real, templated, learned = splits["train"]
     half = len(real) // 2  # each generator writes for half the acts: as many generated as real

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +56,7 @@ def realise_pairs(
     guard: bool = True,
     settings: GenerationSettings | None = None,
     batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Scored]:
     """Each pair's reply and its slot errors."""
     out = []
@@ -79,6 +80,8 @@ def realise_pairs(
                 text = nlg.generate(pair.acts, DialogueState())
                 m, r, e = template_errors(text, pair)
                 out.append(Scored(pair.service, text, pair.utterance, m, r, e, m + r, False))
+        if progress is not None:
+            progress(len(out), len(pairs))
     return out
 
 
@@ -138,6 +141,7 @@ def evaluate_nlg(
     constrain: bool = True,
     mend: bool = False,
     unstutter: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """`tod eval nlg`: the architecture's keys, for all services and under `seen` / `unseen`.
     ``constrain``, ``mend`` and ``unstutter`` switch the Transformer's decoding aids (see
@@ -154,7 +158,7 @@ def evaluate_nlg(
     pairs = [p for p in nlg_pairs(load_dialogues(data_dir, split)) if p.acts]
     if limit and len(pairs) > limit:
         pairs = random.Random(seed).sample(pairs, limit)
-    scored = realise_pairs(nlg, pairs, settings=settings)
+    scored = realise_pairs(nlg, pairs, settings=settings, progress=progress)
     out: dict[str, Any] = {"model": model, "split": split, "constrained": constrain}
     out.update({"mend": mend, "unstutter": unstutter, **aggregate(scored)})
     out.update(latency(nlg, pairs, settings=settings))

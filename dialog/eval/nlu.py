@@ -4,7 +4,7 @@ right), and batch-of-one latency."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +16,12 @@ if TYPE_CHECKING:
     from dialog.nlu.bert import BertNLU
 
 
-def score_targets(nlu: BertNLU, targets: Sequence[Target], batch_size: int = 64) -> dict[str, Any]:
+def score_targets(
+    nlu: BertNLU,
+    targets: Sequence[Target],
+    batch_size: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
     """Scores of the raw predictions against targets (a benchmark's, or SGD user turns')."""
     gold_tags, pred_tags = [], []
     intents = sentences = 0
@@ -33,6 +38,8 @@ def score_targets(nlu: BertNLU, targets: Sequence[Target], batch_size: int = 64)
                 for head in ("acts", "requested", "specials")
             )
             sentences += intent_ok and rest_ok and list(pred["tags"]) == list(target.tags)
+        if progress is not None:
+            progress(min(start + batch_size, len(targets)), len(targets))
     n = len(targets)
     return {
         "n": n,
@@ -65,6 +72,7 @@ def evaluate_nlu(
     split: str | None = None,
     quantized: bool = False,
     bf16: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """`tod eval nlu`: the architecture's keys, and for SGD the same under `seen` and `unseen`."""
     from dialog.errors import TodError
@@ -77,7 +85,12 @@ def evaluate_nlu(
 
         split = split or "test"
         targets = list(benchmark_targets(load_benchmark(data, data_dir, split)))
-        return {"data": data, "split": split, **score_targets(nlu, targets), **latency(nlu, targets)}
+        return {
+            "data": data,
+            "split": split,
+            **score_targets(nlu, targets, progress=progress),
+            **latency(nlu, targets),
+        }
     if data != "sgd":
         raise TodError(f"unknown NLU data {data!r} (snips, atis, sgd)")
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
@@ -89,7 +102,7 @@ def evaluate_nlu(
     out: dict[str, Any] = {
         "data": data,
         "split": split,
-        **score_targets(nlu, targets),
+        **score_targets(nlu, targets, progress=progress),
         **latency(nlu, targets),
     }
     out["seen"] = score_targets(nlu, [t for t in targets if t.service in seen])
