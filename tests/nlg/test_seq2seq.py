@@ -243,6 +243,13 @@ def test_committed_model_still_scores_on_sgd_dev(data_dir: Path) -> None:
     recorded = next(v for k, v in nlg.meta["metrics"].items() if k.startswith("sgd_dev"))
     assert scores["bleu"] >= recorded["bleu"] - 6  # a small slice varies
     assert scores["slot_error_rate"] <= 0.03
+    # The latency figure decodes each reply, though the replies above are in the model's memo.
+    from dialog.eval.nlg import latency
+    from dialog.types import GenerationSettings
+
+    memo = nlg.memo_size
+    timed = latency(nlg, sample, n=10, settings=GenerationSettings())
+    assert timed["latency_ms_p50"] > 2.0 and nlg.memo_size == memo
 
 
 def test_shortlist_scores_only_its_pieces_and_the_inputs(untrained: Seq2SeqNLG) -> None:
