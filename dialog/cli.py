@@ -732,9 +732,10 @@ def eval_dst_command(
     definitions), overall and for seen / unseen services."""
     from dialog.eval.dst import bert_tracker, evaluate_tracker, predictions_tracker, simpletod_tracker
 
+    kind = _kind(model) if score_dir is None else None
     if score_dir is not None:  # predictions on disk, scored against the whole split
         tracker, limit, sample, model = predictions_tracker(score_dir), None, None, f"predictions:{score_dir}"
-    elif _kind(model) == "simpletod":
+    elif kind == "simpletod":
         from dialog.e2e.simpletod import SimpleTOD
         from dialog.types import GenerationSettings
 
@@ -757,7 +758,7 @@ def eval_dst_command(
         dst = BertDST.load(model, quantized=quantized)
         tracker = bert_tracker(dst, _progress(quiet))
     metrics = evaluate_tracker(tracker, data_dir, split, limit, predictions_out, sgd_x, sample)
-    if record and score_dir is None and _kind(model) != "simpletod":
+    if record and score_dir is None and kind != "simpletod":
         from dialog import artifacts
 
         key = f"sgd_{split}" + (f"_sgdx{sgd_x}" if sgd_x else "") + ("_int8" if quantized else "")

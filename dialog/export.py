@@ -103,11 +103,12 @@ def fluency_model(
     scrambled = []
     for text in dev:
         words = text.split()
-        if len(set(words)) < 2:
+        if len(set(words)) < 2:  # no order of them differs from the turn's own
             continue
-        while " ".join(words) == text:
-            rng.shuffle(words)
-        scrambled.append(" ".join(words))
+        shuffled = list(words)
+        while shuffled == words:
+            rng.shuffle(shuffled)
+        scrambled.append(" ".join(shuffled))
     real = [lm.perplexity(t) for t in dev]
     fake = [lm.perplexity(t) for t in scrambled]
     auc = roc_auc_score([1] * len(real) + [0] * len(fake), [-p for p in real + fake])

@@ -73,6 +73,7 @@ class Session:
         self._backends = list(backends)
         self._sandbox = contextlib.ExitStack()
         self._heard: _Heard | None = None
+        self._staged: StagedAgent | None = None
 
     def __enter__(self) -> Session:
         for backend in self._backends:
@@ -104,11 +105,15 @@ class Session:
     def hear(self, acts: tuple[DialogueAct, ...], text: str = "") -> DialogueState:
         """The first half of a step whose system acts are chosen outside the agent: the user's acts
         tracked and looked up (the agent must be a ``StagedAgent``). ``answer`` ends the step."""
-        if not isinstance(self.agent, StagedAgent):
-            raise TypeError(f"{type(self.agent).__name__} cannot take its acts from outside (no perceive)")
+        if self._staged is None:  # checked once: a protocol check costs more than the rule DST's turn
+            if not isinstance(self.agent, StagedAgent):
+                raise TypeError(
+                    f"{type(self.agent).__name__} cannot take its acts from outside (no perceive)"
+                )
+            self._staged = self.agent
         start = time.perf_counter()
         trace: list[StageTrace] = []
-        state, result = self.agent.perceive(text, acts, self.state, trace)
+        state, result = self._staged.perceive(text, acts, self.state, trace)
         self._heard = _Heard(text, acts, state, result, trace, (time.perf_counter() - start) * 1000)
         return state
 
@@ -117,9 +122,9 @@ class Session:
         heard, self._heard = self._heard, None
         if heard is None:
             raise RuntimeError("answer() comes after hear()")
-        assert isinstance(self.agent, StagedAgent)
+        assert self._staged is not None
         start = time.perf_counter()
-        reply = self.agent.conclude(heard.state, heard.result, system_acts, heard.trace, None, speak=False)
+        reply = self._staged.conclude(heard.state, heard.result, system_acts, heard.trace, None, speak=False)
         return self._take(heard.text, heard.acts, reply, heard.ms + (time.perf_counter() - start) * 1000)
 
     def _take(self, text: str, acts: tuple[DialogueAct, ...] | None, reply: Reply, ms: float) -> Reply:
