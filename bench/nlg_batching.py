@@ -40,8 +40,7 @@ def main() -> None:
     greedy = GenerationSettings()
     rows: list[dict[str, Any]] = []
     for name, options in VARIANTS.items():
-        nlg = Seq2SeqNLG.load("nlg-seq2seq", **options).with_schemas(schemas)
-        nlg.memo_size = 0
+        nlg = Seq2SeqNLG.load("nlg-seq2seq", **options).with_schemas(schemas).configured(memo_size=0)
         nlg.realise(items[:4], greedy)  # warm-up
         start = time.perf_counter()
         alone = [nlg.realise([item], greedy)[0].text for item in items]

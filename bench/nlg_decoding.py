@@ -55,8 +55,8 @@ def main() -> None:
         if decoding is not None:
             from dialog.nlg.seq2seq import Seq2SeqNLG
 
-            agent.nlg = Seq2SeqNLG.load(args.model).with_schemas(schemas)
-            agent.nlg.decoding = decoding
+            nlg_model = Seq2SeqNLG.load(args.model).with_schemas(schemas).configured(decoding=decoding)
+            agent = agent.with_stages(nlg=nlg_model)
         config = EvalConfig(agent="pipeline", n=args.n, seed=args.seed, level="text", stages={"nlg": nlg})
         metrics = evaluate(schemas, backends, config, agent=agent).metrics
         metrics["config"]["decoding"] = name

@@ -1,9 +1,10 @@
 """How often the Transformer NLG's slot guard retries and falls back on the template in dialogue, and
 what the retry costs (issue 11). Runs `tod bench`'s dialogues (pipeline agent, greedy, no memo) with
-the NLG's ``realise`` counted; ``--beams`` sets the retry's beam width. ``--agreement N`` also compares
-the plain cached beam search with ``generate``'s on N sampled SGD dev turns (best reply, and time).
+the NLG's ``realise`` counted; ``--beams`` sets the retry's beam width. (Its ``--agreement`` compared
+the cached beam search with ``generate``'s until the one decoding loop replaced both: see
+docs/log/2026-11-29_results_notebook.md.)
 
-    python bench/nlg_guard.py --n 30 --agreement 40 --data-dir ../shared/data --json docs/runs/nlg_guard.json
+    python bench/nlg_guard.py --n 30 --json docs/runs/nlg_guard.json
     python bench/nlg_guard.py --n 30 --beams 2 --json docs/runs/nlg_guard_beams2.json
     python bench/nlg_guard.py --n 30 --mend --json docs/runs/nlg_guard_mend.json
     python bench/nlg_guard.py --n 30 --unstutter --json docs/runs/nlg_guard_unstutter.json
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,46 +25,18 @@ from dialog.eval.bench import bench
 from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
-from dialog.types import GenerationSettings
-
-
-def agreement(n: int, data_dir: str | None) -> dict[str, Any]:
-    from dialog.data.sgd import load_dialogues, read_sgd_schemas
-    from dialog.data.views import nlg_pairs
-
-    nlg = Seq2SeqNLG.load("nlg-seq2seq").with_schemas(read_sgd_schemas(data_dir, "dev"))
-    nlg.memo_size = 0
-    pairs = [p for p in nlg_pairs(load_dialogues(data_dir, "dev")) if p.acts]
-    same = 0
-    times = {"plain": 0.0, "generate": 0.0}
-    # A repetition penalty of (almost) 1 sends the same beam search through `generate`.
-    ways = {
-        "plain": GenerationSettings(num_beams=4),
-        "generate": GenerationSettings(num_beams=4, repetition_penalty=1.0000001),
-    }
-    for pair in random.Random(1).sample(pairs, n):
-        source, values = nlg.source(pair.acts)
-        best = {}
-        for way, settings in ways.items():
-            start = time.perf_counter()
-            best[way] = nlg._decode([source], settings, 4, [list(values)])[0][0]
-            times[way] += time.perf_counter() - start
-        same += best["plain"] == best["generate"]
-    return {"n": n, "same_best": same, **{f"{w}_ms_mean": t / n * 1000 for w, t in times.items()}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=30, help="dialogues per showcase schema")
     parser.add_argument("--beams", type=int, default=4)
-    parser.add_argument("--agreement", type=int, default=0)
     parser.add_argument(
         "--mend",
         action=argparse.BooleanOptionalAction,
         default=False,
         help="options left unsaid said in a clause instead of a beam search (Seq2SeqNLG._mend)",
     )
-    parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--unstutter",
@@ -82,14 +53,9 @@ def main() -> None:
         items: Any,
         settings: Any = None,
         guard: bool = True,
-        beams: int = 4,
-        constrain: Any = None,
-        repair: Any = None,
     ) -> Any:
-        self.unstutter = args.unstutter
-        out = original(
-            self, items, settings, guard=guard, beams=args.beams, constrain=constrain, repair=args.mend
-        )
+        aided = self.configured(unstutter=args.unstutter, repair=args.mend, beams=args.beams)
+        out = original(aided, items, settings, guard=guard)
         for gen in out:
             counts["replies"] += 1
             counts["mended"] += gen.mended
@@ -108,8 +74,6 @@ def main() -> None:
     Seq2SeqNLG.realise = original  # type: ignore[method-assign]
     out: dict[str, Any] = {"beams": args.beams, "mend": args.mend, "unstutter": args.unstutter, **counts}
     out.update({k: result[k] for k in ("turn_ms_p50", "turn_ms_p99", "nlg_ms_p50", "nlg_ms_p99")})
-    if args.agreement:
-        out["agreement"] = agreement(args.agreement, args.data_dir)
     print(json.dumps(out, indent=1))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")

@@ -54,7 +54,7 @@ def main() -> None:
     reference: list[str] = []
     for name, (int8, short) in VARIANTS.items():
         nlg = Seq2SeqNLG.load(args.model, int8=int8, shortlist=short).with_schemas(schemas)
-        nlg.memo_size = 0
+        nlg = nlg.configured(memo_size=0)
         scored = realise_pairs(nlg, sample, settings=greedy, batch_size=1)
         texts = [s.hypothesis for s in scored]
         reference = reference or texts

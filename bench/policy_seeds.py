@@ -40,7 +40,7 @@ def run(
     agent = create_agent("form", schemas, backends, **stages)
     name = "form"
     if policy is not None:
-        agent.policy = PPOPolicy(schemas, backends, model=policy)
+        agent = agent.with_stages(policy=PPOPolicy.load(schemas, backends, model=policy))
         agent.names["policy"] = name = Path(policy).stem
     n = args.text_n if level == "text" else args.n
     config = EvalConfig(agent="form", n=n, seed=args.seed, level=level, nlu_error=rate)  # type: ignore[arg-type]

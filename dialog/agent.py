@@ -62,6 +62,12 @@ class PipelineAgent:
             made[stage] = registry.create(stage, stages[stage], schemas=schemas, backends=backends)
         return cls(**made, lookup=BackendLookup(schemas, backends), names=stages)
 
+    def with_stages(self, **stages: Any) -> PipelineAgent:
+        """This agent with some stages replaced by other components (e.g. an NLG ``configured``
+        otherwise); the names stay."""
+        made = {"nlu": self.nlu, "dst": self.dst, "policy": self.policy, "nlg": self.nlg, **stages}
+        return PipelineAgent(**made, lookup=self.lookup, names=self.names)
+
     def respond(self, text: str, state: DialogueState, settings: GenerationSettings | None = None) -> Reply:
         text = text[:MAX_INPUT_CHARS]
         start = time.perf_counter()

@@ -8,10 +8,12 @@ pass serves all the frames of a turn. ``update`` is the stage verb used by ``Pip
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import time
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +43,24 @@ FORMAT_VERSION = 1
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class DSTInference:
+    """How the tracker works in an agent (``BertDST.configured`` changes it, as a new component).
+
+    ``fuse_nlu``: also take the NLU's informed values (see ``fuse``); ``take_offers``: with it, an
+    offer the NLU heard accepted fills the booking; ``snap_values``: new free-form values checked
+    against what the system said (``snap``). Off by default is the tracker alone (SGD evaluation);
+    the registry's ``bert`` DST turns fusing on."""
+
+    fuse_nlu: bool = False
+    take_offers: bool = True
+    snap_values: bool = True
+
+
 class BertDST(artifacts.AdapterModel):
-    """The schema-guided tracker. Create with ``from_config`` (new) or ``load`` (trained)."""
+    """The schema-guided tracker. Create with ``from_config`` (new) or ``load`` (trained), then
+    ``with_schemas`` for the services it tracks and ``configured`` for how it works in an agent:
+    each returns a new tracker (the network and the cache of schema texts shared)."""
 
     KIND = "dst-bert"
     WHAT = "DST model"
@@ -59,14 +77,8 @@ class BertDST(artifacts.AdapterModel):
         self.table = TextTable()
         self._table_tensor = torch.zeros(0, config.hidden)
         self.schemas: dict[str, Schema] = {}
-        self.fuse_nlu = False  # in an agent: also take the NLU's informed values (see ``fuse``)
-        self.take_offers = True  # with fuse_nlu: an offer the NLU heard accepted fills the booking
-        self.snap_values = True  # new free-form values checked against what the system said (``snap``)
-        self.featurizer = Featurizer(
-            self.tokenizer, self.table, self.schemas, config.max_length, config.max_candidates
-        )
-        self.acts_only = RuleDST(())  # turns with no words (act level): their acts applied
-        self.acts_only.schemas = self.schemas  # the same services, as they are added
+        self.inference = DSTInference()
+        self._serve({})
 
     # --- making -----------------------------------------------------------------------------
 
@@ -78,10 +90,26 @@ class BertDST(artifacts.AdapterModel):
                 module.p = 0.0
         return cls(TrackerModel(encoder, config), config)
 
+    def _serve(self, schemas: dict[str, Schema]) -> None:
+        self.schemas = schemas
+        self.featurizer = Featurizer(
+            self.tokenizer, self.table, self.schemas, self.config.max_length, self.config.max_candidates
+        )
+        self.acts_only = RuleDST(())  # turns with no words (act level): their acts applied
+        self.acts_only.schemas = self.schemas
+
     def with_schemas(self, schemas: Sequence[Schema]) -> BertDST:
-        """Track these services; their texts are embedded now (once) and cached."""
-        self.schemas.update({s.service: s for s in schemas})
-        return self
+        """A tracker of these services as well as those it tracks (their texts are embedded once, in
+        the cache the trackers share)."""
+        made = copy.copy(self)
+        made._serve({**self.schemas, **{s.service: s for s in schemas}})
+        return made
+
+    def configured(self, **changes: Any) -> BertDST:
+        """This tracker working with ``changes`` to its ``DSTInference``."""
+        made = copy.copy(self)
+        made.inference = replace(self.inference, **changes)
+        return made
 
     def table_tensor(self) -> torch.Tensor:
         """(N, D) embeddings of every schema text the featurizer has indexed so far."""
@@ -247,12 +275,12 @@ class BertDST(artifacts.AdapterModel):
             schema, before = self.schemas[service], state.frame(service)
             heard = [a for a in acts if a.service == service]
             read = {a.slot for a in heard if a.act is ActType.INFORM and a.slot}
-            if self.fuse_nlu:
+            if self.inference.fuse_nlu:
                 frame = fuse(schema, frame, heard, before)
             took_offer = accepts_offer(schema, heard, before.active_intent)
-            if self.snap_values:
+            if self.inference.snap_values:
                 frame = checked(state, schema, frame, heard, text, read, took_offer)
-            if self.fuse_nlu and self.take_offers and took_offer:
+            if self.inference.fuse_nlu and self.inference.take_offers and took_offer:
                 # the user took the offer: what the booking needs is the offer's, unless the NLU read it
                 guessed = {s for s, v in frame.slot_values.items() if v != before.slot_values.get(s)} - read
                 offered = offered_values(state, service)
@@ -515,5 +543,4 @@ def dst_factory(
     takes the values its NLU read (``fuse_nlu``) and the offer the NLU heard accepted
     (``take_offers``), and checks new free-form values against what the system said (``snap_values``)."""
     dst = BertDST.load(model).with_schemas(schemas)
-    dst.fuse_nlu, dst.take_offers, dst.snap_values = fuse_nlu, take_offers, snap_values
-    return dst
+    return dst.configured(fuse_nlu=fuse_nlu, take_offers=take_offers, snap_values=snap_values)

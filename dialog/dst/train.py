@@ -53,7 +53,7 @@ def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: boo
         rng = random.Random(spec.seed + 1)
         variants = {v: sgd_x_variant(data_dir, "train", v) for v in spec.sgd_x_variants}
         for schemas, _ in variants.values():
-            dst.with_schemas(schemas)
+            dst = dst.with_schemas(schemas)
         choices = [None, *variants]
         shown = []
         for d in train_dialogues:

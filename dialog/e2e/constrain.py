@@ -14,6 +14,7 @@ A machine's state is immutable (a tuple), ``allowed(state)`` gives the token ids
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from dialog.e2e.format import (
     RESPONSE,
     name,
 )
+from dialog.generation.decode import Rule
 from dialog.schema import Schema
 from dialog.types import DONTCARE, SYSTEM_ACTS, USER_ACTS, ActType, FrameState
 
@@ -220,6 +222,33 @@ class Machine:
                 raise ValueError(f"token {token} not allowed in phase {state.phase}")
             state = self.advance(state, token)
         return state
+
+
+class MachineRule(Rule):
+    """A machine as a rule of the decoding loop (dialog/generation/decode.py): one state per row,
+    advanced with the row's tokens; the tokens some row may write next are the union of the rows'."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.states = [machine.start()]
+
+    def __call__(self, written: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        rows = [self.machine.mask(state, scores[i]) for i, state in enumerate(self.states)]
+        return torch.stack(rows)
+
+    def allowed(self) -> AbstractSet[int] | None:
+        if len(self.states) == 1:
+            return self.machine.allowed(self.states[0])
+        out: set[int] = set()
+        for state in self.states:
+            allowed = self.machine.allowed(state)
+            if allowed is None:
+                return None
+            out |= allowed
+        return out
+
+    def advance(self, rows: Sequence[int], tokens: Sequence[int]) -> None:
+        self.states = [self.machine.advance(self.states[r], t) for r, t in zip(rows, tokens, strict=True)]
 
 
 class BeliefMachine(Machine):

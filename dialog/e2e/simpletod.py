@@ -6,13 +6,13 @@ or prefix self-attention, LoRA adapters on every projection or the layers themse
 transform whose output is tied to the frozen word embeddings), or a small BERT-shaped decoder trained
 from scratch (``init: scratch``, everything trained and saved) for comparison.
 
-Decoding is a plain loop over the key/value cache: greedy, sampling (top-k, top-p, temperature) or
-beam search, each optionally under a finite-state machine of ``dialog.e2e.constrain``.
+Decoding is the generators' one loop over the key/value cache (dialog/generation/decode.py): greedy,
+sampling (top-k, top-p, temperature) or beam search, each optionally under a finite-state machine of
+``dialog.e2e.constrain``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -23,11 +23,12 @@ import torch
 from torch import nn
 
 from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
-from dialog.e2e.constrain import Machine, State
+from dialog.e2e.constrain import Machine, MachineRule
 from dialog.e2e.format import DB, MARKERS, OFFERS, SERVICES, USER_ACTS, Segments
 from dialog.errors import TodError
-from dialog.generation import filter_logits, pick, seeded, shortlist
+from dialog.generation import shortlist
 from dialog.generation.adapters import LORA_TARGETS, merge_adapters
+from dialog.generation.decode import decode, settings_rules
 from dialog.generation.lean import LeanLM
 from dialog.types import GenerationSettings
 
@@ -174,7 +175,6 @@ class SimpleTOD:
         self.meta = meta or {}
         self.tokenizer = load_tokenizer()
         self.ids = {m: self.tokenizer.convert_tokens_to_ids(m) for m in MARKERS}
-        self._biases: dict[tuple[tuple[str, float], ...], list[tuple[int, float]]] = {}
         self._services: tuple[str, list[int]] = ("", [])  # the last services' text and its ids
         #: The word pieces its training replies used (``shortlist.json``; None: every piece).
         self.shortlist: frozenset[int] | None = None
@@ -252,18 +252,6 @@ class SimpleTOD:
 
     # --- decoding ---------------------------------------------------------------------------
 
-    def step(
-        self, ids: Sequence[int] | torch.Tensor, past: Any, prefix: int = 0, only: set[int] | None = None
-    ) -> tuple[torch.Tensor, Any]:
-        """Logits of the next token after feeding ``ids`` on top of ``past``; on the first call (no
-        ``past``) the first ``prefix`` tokens see each other both ways when the model reads so. With
-        ``only`` (what a machine allows next), the other tokens' logits are -inf, not computed."""
-        tensor = ids if isinstance(ids, torch.Tensor) else torch.tensor([list(ids)])
-        if past is None:
-            past = LeanLM(self.model)
-            return past.feed(tensor, prefix if self.config.attention == "prefix" else 0, only).float(), past
-        return past.feed(tensor, only=only).float(), past
-
     def write(
         self,
         cursor: Cursor,
@@ -271,144 +259,26 @@ class SimpleTOD:
         machine: Machine | None = None,
         settings: GenerationSettings | None = None,
         max_new: int = 80,
-        generator: torch.Generator | None = None,
     ) -> Written:
-        """Write after ``cursor`` until a stop token (kept) or ``max_new`` tokens."""
+        """Write after ``cursor`` until a stop token (kept) or ``max_new`` tokens, by the one decoding
+        loop (dialog/generation/decode.py) over the lean cache (dialog/generation/lean.py), under the
+        settings' rules and the ``machine``. Greedy or sampled, the cursor keeps the cache; a beam
+        search reorders it and the cursor after starts a new one."""
         settings = settings or GenerationSettings()
-        generator = generator or seeded(settings)
+        prefix = cursor.prefix if self.config.attention == "prefix" else 0
+        stepper = cursor.past if cursor.past is not None else LeanLM(self.model, prefix)
+        rules = settings_rules(self.tokenizer, settings)
+        if machine is not None:
+            rules.append(MachineRule(machine))
         self.model.eval()
         with torch.inference_mode():
-            if settings.num_beams > 1:
-                tokens, score = self._beam(cursor, set(stops), machine, settings, max_new)
-                return Written(tokens, Cursor([*cursor.tokens, *tokens], prefix=cursor.prefix), score)
-            return self._sample(cursor, set(stops), machine, settings, max_new, generator)
-
-    def _sample(
-        self,
-        cursor: Cursor,
-        stops: set[int],
-        machine: Machine | None,
-        settings: GenerationSettings,
-        max_new: int,
-        generator: torch.Generator | None,
-    ) -> Written:
-        state = machine.start() if machine else None
-        only = _allowed(machine, [state])
-        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix, only)
-        tokens: list[int] = []
-        score = 0.0
-        for _ in range(max_new):
-            # With ``only``, the step scored the allowed tokens alone: the machine's mask is applied.
-            scores = self._scores(logits[0], tokens, state, machine if only is None else None, settings)
-            token = int(pick(scores, settings, generator))
-            score += float(torch.log_softmax(filter_logits(scores, settings), -1)[token])
-            tokens.append(token)
-            if token in stops:
-                break
-            feed = [token]
-            if machine is not None and state is not None:
-                state = machine.advance(state, token)
-                only = _allowed(machine, [state])
-                # Tokens the machine forces (the rest of a name, "=" after a slot) need no scores:
-                # they are fed together, one step for the run (a stop token is still picked).
-                while only is not None and len(only) == 1 and len(tokens) < max_new:
-                    (forced,) = only
-                    if forced in stops:
-                        break
-                    tokens.append(forced)
-                    feed.append(forced)
-                    state = machine.advance(state, forced)
-                    only = _allowed(machine, [state])
-            else:
-                only = None
-            if len(tokens) >= max_new:  # the cache holds all but the last token, as after a stop
-                if len(feed) > 1:
-                    _, past = self.step(feed[:-1], past, only=set())
-                break
-            logits, past = self.step(feed, past, only=only)
-        everything = [*cursor.tokens, *tokens]
-        return Written(tokens, Cursor(everything, past, len(everything) - 1, cursor.prefix), score)
-
-    def _scores(
-        self,
-        logits: torch.Tensor,
-        tokens: Sequence[int],
-        state: State | None,
-        machine: Machine | None,
-        settings: GenerationSettings,
-    ) -> torch.Tensor:
-        logits = logits.clone()
-        if settings.repetition_penalty != 1.0 and tokens:
-            seen = torch.tensor(sorted(set(tokens)))
-            picked = logits[seen]
-            logits[seen] = torch.where(
-                picked > 0, picked / settings.repetition_penalty, picked * settings.repetition_penalty
-            )
-        for token, bias in self._bias_ids(settings.logit_bias):
-            logits[token] += bias
-        if machine is not None and state is not None:
-            logits = machine.mask(state, logits)
-        return logits
-
-    def _bias_ids(self, logit_bias: tuple[tuple[str, float], ...]) -> list[tuple[int, float]]:
-        """(first word piece, bias) of each biased word; tokenized once per setting, not per step."""
-        known = self._biases.get(logit_bias)
-        if known is None:
-            known = []
-            for word, bias in logit_bias:
-                ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-                if ids:
-                    known.append((ids[0], bias))
-            self._biases[logit_bias] = known
-        return known
-
-    def _beam(
-        self,
-        cursor: Cursor,
-        stops: set[int],
-        machine: Machine | None,
-        settings: GenerationSettings,
-        max_new: int,
-    ) -> tuple[list[int], float]:
-        """Beam search over the cache (its rows reordered each step); scores are length-normalised."""
-        k = settings.num_beams
-        beams: list[tuple[list[int], float, State | None]] = [([], 0.0, machine.start() if machine else None)]
-        only = _allowed(machine, [beams[0][2]])
-        logits, past = self.step(cursor.pending(), cursor.past, cursor.prefix, only)
-        finished: list[tuple[list[int], float]] = []
-        for _ in range(max_new):
-            candidates = []
-            for row, (tokens, score, state) in enumerate(beams):
-                scores = self._scores(logits[row], tokens, state, machine, settings)
-                scores = torch.log_softmax(filter_logits(scores, settings), -1)
-                top = torch.topk(scores, min(k, scores.numel()))
-                for value, token in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                    if math.isfinite(value):
-                        candidates.append((score + value, row, token))
-            candidates.sort(key=lambda c: -c[0])
-            kept: list[tuple[list[int], float, State | None]] = []
-            rows: list[int] = []
-            for score, row, token in candidates:
-                tokens, _, state = beams[row]
-                if token in stops:
-                    finished.append(([*tokens, token], score))
-                    continue
-                next_state = machine.advance(state, token) if machine and state is not None else None
-                kept.append(([*tokens, token], score, next_state))
-                rows.append(row)
-                if len(kept) == k:
-                    break
-            best_done = max((s / len(t) for t, s in finished), default=-math.inf)
-            if not kept or (len(finished) >= k and best_done >= max(s / len(t) for t, s, _ in kept)):
-                break
-            past.reorder_cache(torch.tensor(rows, dtype=torch.long))
-            beams = kept
-            only = _allowed(machine, [state for _, _, state in beams])
-            logits, past = self.step(torch.tensor([[t[-1]] for t, _, _ in beams]), past, only=only)
-        if not finished:
-            tokens, score, _ = beams[0]
-            return tokens, score
-        return max(finished, key=lambda f: f[1] / len(f[0]))
+            prompt = torch.tensor([cursor.pending()])
+            [[found]] = decode(stepper, prompt, settings, set(stops), max_new, rules)
+        everything = [*cursor.tokens, *found.tokens]
+        if settings.num_beams > 1:
+            return Written(found.tokens, Cursor(everything, prefix=cursor.prefix), found.score)
+        after = Cursor(everything, stepper, len(everything) - 1, cursor.prefix)
+        return Written(found.tokens, after, found.score)
 
     # --- saving and loading -----------------------------------------------------------------
 
@@ -465,18 +335,3 @@ def copy_side_files(source: str | Path, target: Path) -> list[str]:
             shutil.copy(Path(source) / name, target / name)
             copied.append(name)
     return copied
-
-
-def _allowed(machine: Machine | None, states: Sequence[State | None]) -> set[int] | None:
-    """The tokens some row may write next (None: any, or no machine)."""
-    if machine is None:
-        return None
-    if len(states) == 1:
-        return machine.allowed(states[0]) if states[0] is not None else None
-    out: set[int] = set()
-    for state in states:
-        allowed = machine.allowed(state) if state is not None else None
-        if allowed is None:
-            return None
-        out |= allowed
-    return out

@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from dialog.agent import create_agent
+from dialog.agent import PipelineAgent, create_agent
 from dialog.backend import Backend
+from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.schema import Schema
 from dialog.simulation import Level, run_dialogue
+from dialog.types import GenerationSettings
 from dialog.user.agenda import AgendaUser
 from dialog.user.goals import episodes
 from dialog.user.text import UserText
@@ -65,15 +67,14 @@ def bench(
     agent = create_agent(agent_name, schemas, backends, **dict(stages or {}))
     out: dict[str, Any] = {"agent": agent_name, "stages": dict(agent.names), "n_per_schema": n}
     nlg = getattr(agent, "nlg", None)
-    if greedy and hasattr(nlg, "decoding"):
-        from dialog.types import GenerationSettings
-
-        nlg.decoding = GenerationSettings()  # type: ignore[union-attr]
-    if not memo and hasattr(nlg, "memo_size"):
-        nlg.memo_size = 0  # type: ignore[union-attr]
-    if hasattr(nlg, "decoding"):
-        out["nlg_decoding"] = asdict(nlg.decoding)  # type: ignore[union-attr]
-        out["nlg_memo"] = bool(getattr(nlg, "memo_size", 0))
+    if isinstance(nlg, Seq2SeqNLG) and isinstance(agent, PipelineAgent):
+        changes: dict[str, Any] = {"decoding": GenerationSettings()} if greedy else {}
+        if not memo:
+            changes["memo_size"] = 0
+        nlg = nlg.configured(**changes)
+        agent = agent.with_stages(nlg=nlg)
+        out["nlg_decoding"] = asdict(nlg.inference.decoding)
+        out["nlg_memo"] = bool(nlg.inference.memo_size)
     levels = 2 if hasattr(agent, "policy") else 1
     total, done = levels * n * len(schemas), [0]
 

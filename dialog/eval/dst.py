@@ -268,13 +268,13 @@ def bert_tracker(dst: Any, progress: bool = False, latency: bool = True) -> Trac
     from dialog.dst.sgd import track_dialogues
 
     def track(dialogues: list[Dialogue], schemas: list[Schema]) -> Tracked:
-        dst.with_schemas(schemas)
+        bound = dst.with_schemas(schemas)
         start = time.perf_counter()
-        hypotheses = [d.to_sgd() for d in track_dialogues(dst, dialogues, progress=progress)]
+        hypotheses = [d.to_sgd() for d in track_dialogues(bound, dialogues, progress=progress)]
         seconds = time.perf_counter() - start
         extra: dict[str, Any] = {}
         if latency:
-            extra["latency_ms_p50"], extra["latency_ms_p99"] = turn_latency(dst, dialogues)
+            extra["latency_ms_p50"], extra["latency_ms_p99"] = turn_latency(bound, dialogues)
         return Tracked(hypotheses, seconds, extra)
 
     return track

@@ -119,20 +119,15 @@ def latency(
     """One reply at a time, in ms (after a warm-up), each decoded: the model's memo of earlier
     decodings is off meanwhile (the replies scored just before would otherwise all be found in it)."""
     items = [p.acts for p in pairs[:n]]
-    memo_size = getattr(nlg, "memo_size", None)
-    if memo_size is not None:
-        nlg.memo_size = 0
-    try:
-        for acts in items[:5]:
-            nlg.generate(acts, DialogueState(), settings)
-        times = []
-        for acts in items:
-            start = time.perf_counter()
-            nlg.generate(acts, DialogueState(), settings)
-            times.append((time.perf_counter() - start) * 1000)
-    finally:
-        if memo_size is not None:
-            nlg.memo_size = memo_size
+    if isinstance(nlg, Seq2SeqNLG):
+        nlg = nlg.configured(memo_size=0)
+    for acts in items[:5]:
+        nlg.generate(acts, DialogueState(), settings)
+    times = []
+    for acts in items:
+        start = time.perf_counter()
+        nlg.generate(acts, DialogueState(), settings)
+        times.append((time.perf_counter() - start) * 1000)
     return {
         "latency_ms_p50": float(np.percentile(times, 50)),
         "latency_ms_p99": float(np.percentile(times, 99)),
@@ -162,7 +157,7 @@ def evaluate_nlg(
     seen = {s.service for s in read_sgd_schemas(data_dir, "train")}
     nlg: Any = TemplateNLG(schemas) if model == "template" else Seq2SeqNLG.load(model).with_schemas(schemas)
     if isinstance(nlg, Seq2SeqNLG):
-        nlg.constrain, nlg.repair, nlg.unstutter = constrain, mend, unstutter
+        nlg = nlg.configured(constrain=constrain, repair=mend, unstutter=unstutter)
     pairs = [p for p in nlg_pairs(load_dialogues(data_dir, split)) if p.acts]
     if limit and len(pairs) > limit:
         pairs = random.Random(seed).sample(pairs, limit)

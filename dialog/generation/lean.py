@@ -19,8 +19,8 @@ from torch.nn import functional as F
 
 
 class LeanDecoder:
-    """One decoding of a batch: ``start`` with the encoder's output, then ``step`` token by token
-    (``reorder`` keeps the rows of a beam search)."""
+    """One decoding of a batch: ``start`` with the encoder's output, then ``feed`` token by token
+    (``reorder_cache`` keeps the rows of a beam search). A ``Stepper`` of dialog/generation/decode.py."""
 
     def __init__(self, decoder: Any) -> None:
         self.embeddings = decoder.bert.embeddings
@@ -65,8 +65,9 @@ class LeanDecoder:
         self.mask = mask[:, None, None, :].bool()
         self.keys, self.values, self.length = [], [], 0
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The next token's scores (rows, vocabulary) after ``tokens`` (rows, 1)."""
+    def feed(self, tokens: torch.Tensor, only: AbstractSet[int] | None = None) -> torch.Tensor:
+        """The next token's scores (rows, vocabulary) after ``tokens`` (rows, 1); every token is scored
+        (``only`` is the stepper protocol's, dialog/generation/decode.py)."""
         e = self.embeddings
         x = (
             e.word_embeddings(tokens)
@@ -98,14 +99,16 @@ class LeanDecoder:
 
 class LeanLM(LeanDecoder):
     """The same step for a decoder without cross-attention (SimpleTOD's language model), fed any
-    number of tokens at a time: the first feed may be a prefix whose tokens see each other both ways
-    (``prefix``), the later tokens see everything before them."""
+    number of tokens at a time: the first ``prefix`` tokens fed see each other both ways (a prefix
+    language model's context), the later tokens see everything before them."""
 
     _rows: tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor] | None = None  # ``only``'s, last gathered
 
-    def feed(
-        self, tokens: torch.Tensor, prefix: int = 0, only: AbstractSet[int] | None = None
-    ) -> torch.Tensor:
+    def __init__(self, decoder: Any, prefix: int = 0) -> None:
+        super().__init__(decoder)
+        self.prefix = prefix
+
+    def feed(self, tokens: torch.Tensor, only: AbstractSet[int] | None = None) -> torch.Tensor:
         """The scores (rows, vocabulary) of the token after ``tokens`` (rows, n); with ``only``, just
         those tokens' (the rest -inf): the output layer is half a step's arithmetic, and a machine
         that allows a few tokens needs no more."""
@@ -117,8 +120,8 @@ class LeanLM(LeanDecoder):
         )
         seen = torch.arange(self.length + n)
         sees = seen[None, :] <= positions[:, None]  # (n, past + n): causal
-        if not self.length and prefix:
-            sees = sees | (seen[None, :] < prefix)
+        if not self.length and self.prefix:
+            sees = sees | (seen[None, :] < self.prefix)
         mask = None if n == 1 else sees[None, None]
         for i, layer in enumerate(self.layers):
             x = self._attend(i, x, mask)

@@ -1,6 +1,6 @@
-"""Logits rules of the generators' decoding (logits processors: ``(input_ids, scores) -> scores``):
-the slot constraint (every placeholder of the acts said exactly once) and the no-stutter rule.
-SimpleTOD's schema machine (``dialog.e2e.constrain``) plays the same part for its beliefs."""
+"""The Transformer NLG's rules of decoding (``Rule`` hooks of dialog/generation/decode.py, called as
+``(written, scores) -> scores``): the slot constraint (every placeholder of the acts said exactly once)
+and the no-stutter rule. SimpleTOD's schema machines (``dialog.e2e.constrain``) are its rules."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 from dialog.delex import placeholder
+from dialog.generation.decode import Rule
 
 
-class SlotConstraint:
-    """A logits processor that makes each reply say every placeholder of its acts exactly once and
+class SlotConstraint(Rule):
+    """A rule that makes each reply say every placeholder of its acts exactly once and
     no other: inside ``[`` only the token paths of the placeholders still due are allowed, ``[`` is
     barred once none is due, and the end of the reply is barred while one is. A finite-state
     machine over token ids, per row of the batch (rows of one item share its placeholders)."""
@@ -78,8 +79,8 @@ class SlotConstraint:
         return scores.masked_fill(banned, float("-inf"))
 
 
-class NoStutter:
-    """A logits processor against the stutters the guard rejects (see ``degenerate``): no trigram of
+class NoStutter(Rule):
+    """A rule against the stutters the guard rejects (see ``degenerate``): no trigram of
     tokens said twice outside placeholders (as ``generate``'s ``no_repeat_ngram_size=3``) and no
     punctuation mark right after another. A row it would leave without a token keeps its scores."""
 

@@ -17,6 +17,7 @@ if every beam has an error, the template NLG answers (and the fallback is counte
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 import zlib
@@ -33,8 +34,8 @@ from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.backend import Backend
 from dialog.delex import delexicalise, lexicalise, literals, options_clause, placeholder, slot_errors
 from dialog.errors import TodError
-from dialog.generation import pick, seeded
 from dialog.generation.adapters import LORA_TARGETS, merge_adapters
+from dialog.generation.decode import decode, settings_rules
 from dialog.generation.lean import LeanDecoder
 from dialog.generation.rules import NoStutter, SlotConstraint
 from dialog.generation.shortlist import FILE as SHORTLIST_FILE
@@ -157,38 +158,83 @@ class Generation:
     candidates: list[Candidate] = field(default_factory=list)
 
 
-class Seq2SeqNLG:
-    """Create with ``from_config`` (new) or ``load`` (trained); ``with_schemas`` before generating."""
+@dataclass(frozen=True)
+class NLGInference:
+    """How the Transformer NLG decodes in use: the defaults here, a model's own in its meta
+    (``inference``, ``decoding``), a change by ``Seq2SeqNLG.configured`` (a new component).
 
-    def __init__(self, model: Any, config: NLGConfig, meta: dict[str, Any] | None = None) -> None:
+    ``constrain``: slot-constrained decoding (``SlotConstraint``). Two decoding aids are off: each cut
+    the guard's second decodings but lowered the replies' coherence in dialogue (docs/results.md,
+    "NLG"): ``repair`` says a REQUEST's unsaid options in a clause instead of decoding again
+    (``_mend``), ``unstutter`` bars the stutters the guard rejects (``NoStutter``). ``beams``: the
+    guard's beam search. ``memo_size``: deterministic decodings remembered (0: none).
+    ``decoding``: the settings when a caller gives none. ``int8`` and ``shortlist`` shape the network
+    at loading (dialog/generation/shortlist.py)."""
+
+    constrain: bool = True
+    repair: bool = False
+    unstutter: bool = False
+    beams: int = 4
+    memo_size: int = 4096
+    decoding: GenerationSettings = field(default_factory=GenerationSettings)
+    int8: bool = False
+    shortlist: bool = False
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> NLGInference:
+        """What a model's meta records (bench/nlg_speed.py measured it; `tod export` writes it)."""
+        recorded = meta.get("inference", {})
+        decoding = GenerationSettings(**meta["decoding"]) if meta.get("decoding") else GenerationSettings()
+        try:
+            return cls(decoding=decoding, **recorded)
+        except TypeError as exc:
+            raise TodError(f"the NLG model's meta has an unknown inference setting: {exc}") from None
+
+
+class Seq2SeqNLG:
+    """Create with ``from_config`` (new) or ``load`` (trained), then ``with_schemas`` for the services
+    it speaks for and ``configured`` for other decoding: each returns a new component (the network
+    and the memo of decodings shared); nothing is changed in place."""
+
+    def __init__(
+        self,
+        model: Any,
+        config: NLGConfig,
+        meta: dict[str, Any] | None = None,
+        inference: NLGInference | None = None,
+    ) -> None:
         from dialog.encoder import load_tokenizer
 
         self.model = model
         self.config = config
         self.meta = meta or {}
+        self.inference = inference or NLGInference()
         self.tokenizer = load_tokenizer()
         self.template = TemplateNLG([])
-        self.constrain = True  # slot-constrained decoding (see SlotConstraint)
-        # Two decoding aids, off by default: each cut the guard's second decodings but lowered the
-        # replies' coherence in dialogue (docs/log/2026-11-29_results_notebook.md, "Making it fast").
-        self.repair = False  # options left unsaid are said in a clause, not decoded again (``_mend``)
-        self.unstutter = False  # decoding barred from the stutters the guard rejects (``NoStutter``)
-        self.no_stutter = NoStutter(self.tokenizer)
-        self.lean = True  # plain loops step with LeanDecoder (dialog/generation/lean.py), not model.decoder
-        self.decoding = GenerationSettings()  # when a caller gives none
-        self.shortlist: ShortlistHead | None = None  # see dialog/generation/shortlist.py
+        head = output_layer(model)
+        self.shortlist = head if isinstance(head, ShortlistHead) else None  # see generation/shortlist.py
         # Deterministic decodings already done: (source, placeholders, settings, n) → replies. The
         # source is delexicalised (placeholders, no user values), so replies are shared safely.
         self.memo: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
-        self.memo_size = 4096
 
     @classmethod
-    def from_config(cls, config: NLGConfig) -> Seq2SeqNLG:
-        return cls(build(config), config)
+    def from_config(cls, config: NLGConfig, inference: NLGInference | None = None) -> Seq2SeqNLG:
+        return cls(build(config), config, inference=inference)
 
     def with_schemas(self, schemas: Sequence[Schema]) -> Seq2SeqNLG:
-        self.template = TemplateNLG(schemas)
-        return self
+        """This NLG speaking for ``schemas`` (their templates render the input)."""
+        made = copy.copy(self)
+        made.template = TemplateNLG(schemas)
+        return made
+
+    def configured(self, **changes: Any) -> Seq2SeqNLG:
+        """This NLG decoding with ``changes`` to its ``NLGInference`` (not ``int8`` / ``shortlist``,
+        which shape the network: ``load`` them)."""
+        if {"int8", "shortlist"} & set(changes):
+            raise TodError("int8 and shortlist are chosen when loading the NLG (Seq2SeqNLG.load)")
+        made = copy.copy(self)
+        made.inference = replace(self.inference, **changes)
+        return made
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -242,7 +288,8 @@ class Seq2SeqNLG:
     ) -> list[list[str]]:
         """``n`` replies per source; with ``slots``, each says exactly those placeholders. Greedy and
         beam decodings are deterministic: each is remembered (``memo``) and not done twice."""
-        if settings.do_sample or not self.memo_size:
+        memo_size = self.inference.memo_size
+        if settings.do_sample or not memo_size:
             return self._run(sources, settings, n, slots)
         keys = [(src, tuple(slots[i]) if slots else None, settings, n) for i, src in enumerate(sources)]
         found = {i: self.memo[key] for i, key in enumerate(keys) if key in self.memo}
@@ -255,7 +302,7 @@ class Seq2SeqNLG:
         for i, key in enumerate(keys):
             self.memo[key] = found[i]
             self.memo.move_to_end(key)
-        while len(self.memo) > self.memo_size:
+        while len(self.memo) > memo_size:
             self.memo.popitem(last=False)
         return [list(found[i]) for i in range(len(keys))]
 
@@ -276,218 +323,73 @@ class Seq2SeqNLG:
         n: int,
         slots: Sequence[Sequence[str]] | None = None,
     ) -> list[list[str]]:
+        """``n`` replies per source from the one decoding loop (dialog/generation/decode.py): the
+        sources written together (greedy, sampled), or one at a time (beam search)."""
         batch = self.collate(self.encode(sources))
         if self.shortlist is not None:
             self.shortlist.use_inputs(batch["input_ids"])
-        plain = not settings.logit_bias and settings.repetition_penalty == 1.0
-        if n == 1 and settings.num_beams == 1 and plain:
-            return [[t] for t in self._plain(batch, slots, settings)]
-        if plain and not settings.do_sample and settings.num_beams > 1:
+        if max(settings.num_beams, n) > 1 and not settings.do_sample:
             return [
-                self._beam(
-                    {k: v[i : i + 1] for k, v in batch.items()},
-                    slots[i] if slots is not None else None,
-                    max(settings.num_beams, n),
+                self._search(
+                    {key: value[i : i + 1] for key, value in batch.items()},
+                    settings,
+                    [slots[i]] if slots is not None else None,
                     n,
                 )
                 for i in range(len(sources))
             ]
-        beams = max(settings.num_beams, n)
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": self.config.max_target,
-            "num_beams": beams,
-            "num_return_sequences": n,
-            "do_sample": settings.do_sample,
-            "repetition_penalty": settings.repetition_penalty,
-            "use_cache": True,
-        }
-        if settings.do_sample:
-            kwargs.update(
-                top_k=settings.top_k or None, top_p=settings.top_p, temperature=settings.temperature
-            )
-        if settings.logit_bias:
-            kwargs["sequence_bias"] = self._sequence_bias(dict(settings.logit_bias))
-        if slots is not None:
-            from transformers import LogitsProcessorList
-
-            group = beams if beams > 1 else n
-            constraint = SlotConstraint(self.tokenizer, slots, group, self.config.max_target)
-            kwargs["logits_processor"] = LogitsProcessorList([constraint])
-        if self.unstutter:
-            from transformers import LogitsProcessorList
-
-            kwargs.setdefault("logits_processor", LogitsProcessorList()).append(self.no_stutter)
-        self.model.eval()
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **kwargs
-            )
-        texts = [
-            tidy(t)
-            for t in self.tokenizer.batch_decode(
-                out, skip_special_tokens=True, clean_up_tokenization_spaces=True
-            )
-        ]
+        texts = self._search(batch, settings, slots, n)
         return [texts[i * n : (i + 1) * n] for i in range(len(sources))]
 
-    def _plain(
+    def _search(
         self,
         batch: dict[str, torch.Tensor],
+        settings: GenerationSettings,
         slots: Sequence[Sequence[str]] | None,
-        settings: GenerationSettings | None = None,
+        n: int,
     ) -> list[str]:
-        """Greedy or sampled decoding in a plain loop over the key/value cache: the encoder runs once,
-        each step feeds one token per row (``generate`` costs several times more per token on a CPU)."""
-        settings = settings or GenerationSettings()
-        generator = seeded(settings)
-
-        tokenizer, model = self.tokenizer, self.model
-        constraint = (
-            SlotConstraint(tokenizer, slots, 1, self.config.max_target) if slots is not None else None
-        )
+        """The encoder once, then ``decode`` over the lean decoder's cache (dialog/generation/lean.py)
+        under the settings' rules, the slot constraint (``slots``: the placeholders each source's
+        reply must say) and, when on, the no-stutter rule."""
+        tokenizer = self.tokenizer
+        group = n if settings.do_sample else max(settings.num_beams, n)  # rows written per source
+        rules = settings_rules(tokenizer, settings)
+        if slots is not None:
+            rules.append(SlotConstraint(tokenizer, slots, group, self.config.max_target))
+        if self.inference.unstutter:
+            rules.append(NoStutter(tokenizer))
         rows = batch["input_ids"].shape[0]
         self.model.eval()
         with torch.inference_mode():
-            memory = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            cache = self._cache(memory.last_hidden_state, batch["attention_mask"])
-            written = torch.full((rows, 1), tokenizer.cls_token_id, dtype=torch.long)
-            done = torch.zeros(rows, dtype=torch.bool)
-            step = written
-            for _ in range(self.config.max_target):
-                scores, cache = self._next(
-                    step, written, memory.last_hidden_state, batch["attention_mask"], cache, constraint
-                )
-                token = torch.where(done, tokenizer.pad_token_id, pick(scores, settings, generator))
-                written = torch.cat([written, token[:, None]], 1)
-                done |= token == tokenizer.sep_token_id
-                if bool(done.all()):
-                    break
-                step = token[:, None]
-        texts = tokenizer.batch_decode(written, skip_special_tokens=True, clean_up_tokenization_spaces=True)
-        return [tidy(t) for t in texts]
-
-    def _next(
-        self,
-        step: torch.Tensor,
-        written: torch.Tensor,
-        memory: torch.Tensor,
-        mask: torch.Tensor,
-        cache: Any,
-        constraint: SlotConstraint | None,
-    ) -> tuple[torch.Tensor, Any]:
-        """One decoder step over the cache: the next token's scores (constrained) and the cache."""
-        if isinstance(cache, LeanDecoder):
-            scores = cache.step(step)
-        else:
-            out = self.model.decoder(
-                input_ids=step,
-                encoder_hidden_states=memory,
-                encoder_attention_mask=mask,
-                cache=cache,
-                use_cache=True,
+            memory = self.model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            stepper = LeanDecoder(self.model.decoder)
+            stepper.start(memory.last_hidden_state, batch["attention_mask"])
+            found = decode(
+                stepper,
+                torch.full((rows, 1), tokenizer.cls_token_id, dtype=torch.long),
+                settings,
+                {tokenizer.sep_token_id},
+                self.config.max_target,
+                rules,
+                n,
+                tokenizer.pad_token_id,
             )
-            scores, cache = out.logits[:, -1, :], out.past_key_values
-        if constraint is not None:
-            scores = constraint(written, scores)
-        if self.unstutter:
-            scores = self.no_stutter(written, scores)
-        return scores, cache
-
-    def _cache(self, memory: torch.Tensor, mask: torch.Tensor) -> Any:
-        """The decoding state of a plain loop: the lean decoder, started (``self.lean``), or the
-        Transformers cache for ``model.decoder``."""
-        if self.lean:
-            lean = LeanDecoder(self.model.decoder)
-            lean.start(memory, mask)
-            return lean
-        from transformers import DynamicCache, EncoderDecoderCache
-
-        return EncoderDecoderCache(DynamicCache(), DynamicCache())
-
-    def _beam(self, batch: dict[str, torch.Tensor], slots: Sequence[str] | None, k: int, n: int) -> list[str]:
-        """Beam search for one source in a plain loop over the key/value cache (its rows reordered
-        each step): the ``n`` best of ``k`` beams, scores normalised by length as ``generate`` does."""
-
-        tokenizer, model = self.tokenizer, self.model
-        constraint = (
-            SlotConstraint(tokenizer, [slots], k, self.config.max_target) if slots is not None else None
-        )
-        self.model.eval()
-        with torch.inference_mode():
-            memory = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            hidden = memory.last_hidden_state.expand(k, -1, -1)
-            mask = batch["attention_mask"].expand(k, -1)
-            cache = self._cache(memory.last_hidden_state, batch["attention_mask"])
-            written = torch.full((1, 1), tokenizer.cls_token_id, dtype=torch.long)
-            totals = torch.zeros(1)
-            finished: list[tuple[float, list[int]]] = []
-            for length in range(1, self.config.max_target + 1):
-                rows = written.shape[0]
-                scores, cache = self._next(
-                    written[:, -1:], written, hidden[:rows], mask[:rows], cache, constraint
-                )
-                logp = totals[:, None] + torch.log_softmax(scores.float(), -1)  # (rows, V)
-                best, flat = logp.flatten().topk(2 * k)
-                keep_rows: list[int] = []
-                keep_tokens: list[int] = []
-                keep_totals: list[float] = []
-                for value, index in zip(best.tolist(), flat.tolist(), strict=True):
-                    if value == float("-inf"):
-                        break
-                    row, token = divmod(index, scores.shape[1])
-                    if token == tokenizer.sep_token_id:
-                        finished.append((value / length, written[row, 1:].tolist()))
-                    elif len(keep_rows) < k:
-                        keep_rows.append(row)
-                        keep_tokens.append(token)
-                        keep_totals.append(value)
-                    if len(keep_rows) == k and len(finished) >= n:
-                        break
-                if not keep_rows or (
-                    len(finished) >= k and max(keep_totals) / length < sorted(f for f, _ in finished)[-n]
-                ):
-                    break
-                order = torch.tensor(keep_rows, dtype=torch.long)
-                cache.reorder_cache(order)
-                written = torch.cat([written[order], torch.tensor(keep_tokens)[:, None]], 1)
-                totals = torch.tensor(keep_totals)
-            if len(finished) < n:  # out of length: the live beams count as they are
-                finished += [
-                    (t / written.shape[1], w[1:])
-                    for t, w in zip(totals.tolist(), written.tolist(), strict=True)
-                ]
-        finished.sort(key=lambda item: -item[0])
-        texts = tokenizer.batch_decode(
-            [tokens for _, tokens in finished[:n]],
-            skip_special_tokens=True,
-            clean_up_tokenization_spaces=True,
-        )
+        tokens = [h.tokens for hypotheses in found for h in hypotheses]
+        texts = tokenizer.batch_decode(tokens, skip_special_tokens=True, clean_up_tokenization_spaces=True)
         return [tidy(t) for t in texts]
-
-    def _sequence_bias(self, bias: Mapping[str, float]) -> dict[tuple[int, ...], float]:
-        out = {}
-        for word, value in bias.items():
-            ids = tuple(self.tokenizer(word, add_special_tokens=False)["input_ids"])
-            if ids:
-                out[ids] = float(value)
-        return out
 
     def realise(
         self,
         items: Sequence[tuple[Sequence[DialogueAct], DialogueState | None]],
         settings: GenerationSettings | None = None,
         guard: bool = True,
-        beams: int = 4,
-        constrain: bool | None = None,
-        repair: bool | None = None,
     ) -> list[Generation]:
-        """Replies for several act sets at once, each checked by the slot-error guard; with
-        ``constrain`` (default: the model's setting), decoding itself says each placeholder once;
-        with ``repair`` (default: the model's setting), a reply whose only fault is a REQUEST's options
-        left unsaid gets them in a clause (see ``_mend``) instead of a second decoding."""
+        """Replies for several act sets at once, each checked by the slot-error guard, decoded as
+        ``self.inference`` says: with ``constrain``, decoding itself says each placeholder once; with
+        ``repair``, a reply whose only fault is a REQUEST's options left unsaid gets them in a clause
+        (see ``_mend``) instead of a second decoding; ``beams`` for the second decoding."""
         settings = settings or GenerationSettings()
-        constrain = self.constrain if constrain is None else constrain
-        repair = self.repair if repair is None else repair
+        constrain, repair, beams = self.inference.constrain, self.inference.repair, self.inference.beams
         prepared = [self.source(acts, state) for acts, state in items]
         expected = [list(values) for _, values in prepared] if constrain else None
         first = self._decode([s for s, _ in prepared], settings, 1, expected)
@@ -541,12 +443,12 @@ class Seq2SeqNLG:
     def generate(
         self, acts: tuple[DialogueAct, ...], state: DialogueState, settings: GenerationSettings | None = None
     ) -> str:
-        """The reply; without ``settings``, the model's own decoding (``self.decoding``), seeded from
-        the turn when it samples, so that a dialogue replayed gets the same words."""
+        """The reply; without ``settings``, the model's own decoding (``inference.decoding``), seeded
+        from the turn when it samples, so that a dialogue replayed gets the same words."""
         if not acts:
             return self.template.generate(acts, state)
         if settings is None:
-            settings = self.decoding
+            settings = self.inference.decoding
             if settings.do_sample and settings.seed is None:
                 seed = zlib.crc32(f"{len(state.history)}:{acts}".encode())
                 settings = replace(settings, seed=seed)
@@ -565,9 +467,9 @@ class Seq2SeqNLG:
         cls, path: str | Path, merge: bool = True, int8: bool | None = None, shortlist: bool | None = None
     ) -> Seq2SeqNLG:
         """A saved model; ``merge=False`` keeps the adapters apart, to train further. For inference,
-        ``int8`` (dynamic quantization of the linear layers, weights per channel) and ``shortlist``
-        (see dialog/generation/shortlist.py) default to the model's meta (``inference``), chosen by
-        bench/nlg_speed.py; `tod export shortlist` writes the list."""
+        the model's meta gives its ``NLGInference``; ``int8`` (dynamic quantization of the linear
+        layers, weights per channel) and ``shortlist`` (see dialog/generation/shortlist.py; `tod export
+        shortlist` writes the list) override it."""
         meta, tensors, weights = load_trained(path, KIND, FORMAT_VERSION, "tod train nlg")
         try:
             config = NLGConfig(**meta["config"])
@@ -575,26 +477,24 @@ class Seq2SeqNLG:
             raise TodError(f"{weights.parent}: cannot read the NLG model: {exc}") from None
         model = build(config)
         fit_trained(model, tensors, weights)
-        inference = meta.get("inference", {}) if merge else {}
-        int8 = inference.get("int8", False) if int8 is None else int8
-        shortlist = inference.get("shortlist", False) if shortlist is None else shortlist
+        inference = NLGInference.from_meta(meta) if merge else NLGInference()
+        inference = replace(
+            inference,
+            int8=inference.int8 if int8 is None else int8,
+            shortlist=inference.shortlist if shortlist is None else shortlist,
+        )
         if merge:
             merge_adapters(model)
-            ids = read_shortlist(weights.parent) if shortlist else None
-            if shortlist and ids is None:
+            ids = read_shortlist(weights.parent) if inference.shortlist else None
+            if inference.shortlist and ids is None:
                 raise TodError(f"{weights.parent}: no {SHORTLIST_FILE} (`tod export shortlist` makes it)")
             if ids is not None:
                 install_shortlist(model, ids)
-            if int8:
+            if inference.int8:
                 from dialog.encoder import quantize
 
-                model = quantize(model)  # a copy: the shortlist head is found again below
-        made = cls(model, config, meta)
-        head = output_layer(model)
-        made.shortlist = head if isinstance(head, ShortlistHead) else None
-        if meta.get("decoding"):  # the decoding chosen for dialogue, recorded with the model
-            made.decoding = GenerationSettings(**meta["decoding"])
-        return made
+                model = quantize(model)  # a copy: the shortlist head is found again in __init__
+        return cls(model, config, meta, inference)
 
 
 def latency_ms(

@@ -7,6 +7,7 @@ encoder, optionally int8-quantized). ``parse`` reads one utterance in the contex
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import warnings
@@ -217,15 +218,17 @@ class BertNLU(artifacts.AdapterModel):
     # --- predicting -------------------------------------------------------------------------
 
     def with_schemas(self, schemas: Sequence[Schema], fallback: Any = None) -> BertNLU:
-        """Serve these schemas; services the model has no labels for go to ``fallback`` (an NLU)."""
-        self.schemas = {s.service: s for s in schemas}
-        self.fallback = fallback
+        """This NLU serving these schemas (a new component, the network shared); services the model has
+        no labels for go to ``fallback`` (an NLU)."""
+        made = copy.copy(self)
+        made.schemas = {s.service: s for s in schemas}
+        made.fallback = fallback
         # Only the served services' intents and slots may be predicted.
-        served = {f"{s}:{i}" for s, schema in self.schemas.items() for i in schema.intent_names}
-        slots = {slot for schema in self.schemas.values() for slot in schema.slot_names}
-        self._intent_mask = torch.tensor([i == "NONE" or i in served for i in self.config.intents])
-        self._tag_mask = torch.tensor([t == "O" or t[2:] in slots for t in self.config.tags])
-        return self
+        served = {f"{s}:{i}" for s, schema in made.schemas.items() for i in schema.intent_names}
+        slots = {slot for schema in made.schemas.values() for slot in schema.slot_names}
+        made._intent_mask = torch.tensor([i == "NONE" or i in served for i in self.config.intents])
+        made._tag_mask = torch.tensor([t == "O" or t[2:] in slots for t in self.config.tags])
+        return made
 
     @torch.inference_mode()
     def predict(self, items: Sequence[tuple[Sequence[str], str]]) -> list[dict[str, Any]]:

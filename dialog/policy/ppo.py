@@ -58,16 +58,23 @@ def load_actor(path: Path) -> Any:
 
 
 class PPOPolicy:
-    """Chooses a move with the trained actor (the most likely possible one) and writes its acts."""
+    """Chooses a move with the trained actor (the most likely possible one) and writes its acts.
+    ``load`` reads a trained policy for some schemas; the constructor takes what it needs."""
 
-    def __init__(
-        self, schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "ppo"
-    ) -> None:
+    def __init__(self, actor: Any, space: ActionSpace, meta: dict[str, Any] | None = None) -> None:
+        self.actor = actor
+        self.space = space
+        self.meta = meta or {}
+
+    @classmethod
+    def load(
+        cls, schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "ppo"
+    ) -> PPOPolicy:
+        """The policy ``model`` (a name in policies/ or a directory) acting in these schemas."""
         path = policy_file(model)
-        self.actor = load_actor(path)
         meta_path = path.parent / META_FILE
-        self.meta: dict[str, Any] = yaml.safe_load(meta_path.read_text()) if meta_path.is_file() else {}
-        self.space = ActionSpace(schemas, backends)
+        meta = yaml.safe_load(meta_path.read_text()) if meta_path.is_file() else {}
+        return cls(load_actor(path), ActionSpace(schemas, backends), meta)
 
     def choose(self, observation: np.ndarray, mask: np.ndarray) -> Move:
         with torch.no_grad():
@@ -81,4 +88,4 @@ class PPOPolicy:
         return self.space.acts(situation, self.choose(observe(situation), mask))
 
 
-registry.register("policy", "ppo")(PPOPolicy)
+registry.register("policy", "ppo")(PPOPolicy.load)

@@ -261,8 +261,7 @@ def test_with_no_words_the_acts_are_applied(committed: BertDST, showcase: dict, 
 def test_the_committed_model_tracks_hand_written_turns(committed: BertDST, showcase: dict) -> None:
     """A schema it never trained on: a first turn, an answer to a request, a number in words, each
     keeping what was said before."""
-    dst = committed.with_schemas(list(showcase.values()))
-    dst.fuse_nlu = False  # the words alone
+    dst = committed.with_schemas(list(showcase.values())).configured(fuse_nlu=False)  # the words alone
     r = "RestaurantBooking"
     acts = (DialogueAct(A.INFORM_INTENT, "intent", ("FindRestaurant",), r),)
     state = dst.update(DialogueState(), "I'm looking for a cheap chinese restaurant in Lisbon", acts)
@@ -286,8 +285,9 @@ def test_the_committed_model_tracks_hand_written_turns(committed: BertDST, showc
 
 
 def test_in_an_agent_the_nlu_values_win(committed: BertDST, showcase: dict) -> None:
-    dst = committed.with_schemas(list(showcase.values()))
-    dst.fuse_nlu = True
+    dst = committed.with_schemas(list(showcase.values())).configured(fuse_nlu=True)
+    # Binding and configuring make new trackers: the loaded one is as it was.
+    assert "RestaurantBooking" not in committed.schemas and not committed.inference.fuse_nlu
     r = "RestaurantBooking"
     acts = (
         DialogueAct(A.INFORM_INTENT, "intent", ("FindRestaurant",), r),

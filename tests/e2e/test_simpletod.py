@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from dialog.e2e.format import (
 )
 from dialog.e2e.simpletod import Cursor, SimpleTOD, SimpleTODConfig, load_tokenizer, prefix_mask
 from dialog.generation import Network
+from dialog.generation.lean import LeanLM
 from dialog.types import ActType, DialogueState, FrameState, GenerationSettings
 
 A = ActType
@@ -317,11 +319,8 @@ def test_decoding_options_and_the_cache(tiny_model, showcase) -> None:  # type: 
     settings = GenerationSettings(do_sample=True, top_k=20, top_p=0.9, temperature=1.5)
     runs = []
     for _ in range(2):
-        generator = torch.Generator().manual_seed(3)
         machine = BeliefMachine(vocab, ctx.machine_values, None)
-        runs.append(
-            tiny_model.write(Cursor(ctx.ids), stops, machine, settings, max_new=40, generator=generator)
-        )
+        runs.append(tiny_model.write(Cursor(ctx.ids), stops, machine, replace(settings, seed=3), max_new=40))
     assert runs[0].tokens == runs[1].tokens
     machine = BeliefMachine(vocab, ctx.machine_values, None)
     machine.run(runs[0].tokens[:-1] if runs[0].tokens[-1] in stops else runs[0].tokens)
@@ -339,14 +338,15 @@ def test_forced_tokens_fed_together_write_what_one_at_a_time_would(tiny_model, s
         # The reference: every token scored and fed on its own.
         state, tokens = machine.start(), []
         with torch.inference_mode():
-            logits, past = tiny_model.step(ctx.ids, None, len(ctx.ids))
+            past = LeanLM(tiny_model.model, len(ctx.ids) if tiny_model.config.attention == "prefix" else 0)
+            logits = past.feed(torch.tensor([ctx.ids]))
             while len(tokens) < max_new:
                 token = int(machine.mask(state, logits[0]).argmax())
                 tokens.append(token)
                 if token in stops:
                     break
                 state = machine.advance(state, token)
-                logits, past = tiny_model.step([token], past)
+                logits = past.feed(torch.tensor([[token]]))
         assert written.tokens == tokens
         forced = sum(
             1 for i in range(len(tokens)) if len(machine.allowed(machine.run(tokens[:i])) or ()) == 1
@@ -377,16 +377,17 @@ def test_prefix_attention_reads_the_context_both_ways_and_decodes_with_the_cache
     assert torch.allclose(logits([*tokens[:9], 2999, *tokens[10:]])[:9], full[:9], atol=1e-5)
     # Decoding over the cache, from the context read once, gives the same next-token scores.
     with torch.no_grad():
-        step, past = model.step(tokens[:prefix], None, prefix)
+        past = LeanLM(model.model, prefix)
+        step = past.feed(torch.tensor([tokens[:prefix]]))
         assert torch.allclose(step[0], full[prefix - 1], atol=1e-4)
-        step, past = model.step(tokens[prefix : prefix + 3], past)  # several at once (the agent's DB part)
+        step = past.feed(torch.tensor([tokens[prefix : prefix + 3]]))  # several at once (the DB part)
         assert torch.allclose(step[0], full[prefix + 2], atol=1e-4)
         # Only the tokens a machine allows: their scores, the others -inf.
-        few, _ = model.step(tokens[:prefix], None, prefix, only={5, 2001, 3000})
+        few = LeanLM(model.model, prefix).feed(torch.tensor([tokens[:prefix]]), only={5, 2001, 3000})
         assert torch.isinf(few[0]).sum() == few.shape[1] - 3
         assert torch.allclose(few[0, [5, 2001, 3000]], full[prefix - 1, [5, 2001, 3000]], atol=1e-4)
         for i in range(prefix + 3, len(tokens)):
-            step, past = model.step([tokens[i]], past)
+            step = past.feed(torch.tensor([[tokens[i]]]))
             assert torch.allclose(step[0], full[i], atol=1e-4)
     # The training batch holds the same masks, padding never seen.
     short = tokens[:9]

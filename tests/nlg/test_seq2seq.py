@@ -12,6 +12,7 @@ import torch
 from dialog.delex import delexicalise, delexicalise_text, lexicalise, literals, options_clause, slot_errors
 from dialog.errors import TodError
 from dialog.generation import Network, shortlist
+from dialog.generation.lean import LeanDecoder
 from dialog.generation.rules import NoStutter, SlotConstraint
 from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG, degenerate
 from dialog.nlg.template import TemplateNLG
@@ -90,10 +91,11 @@ def test_decoding_options(untrained: Seq2SeqNLG) -> None:
 
 
 def test_guard_falls_back_on_the_template_when_every_beam_errs(untrained: Seq2SeqNLG) -> None:
-    [gen] = untrained.realise([(OFFER, DialogueState())], constrain=False)
+    free = untrained.configured(constrain=False)
+    [gen] = free.realise([(OFFER, DialogueState())])
     assert gen.fallback and len(gen.candidates) == 5  # greedy, then four beams
     assert gen.text == TemplateNLG([]).generate(OFFER, DialogueState())
-    [raw] = untrained.realise([(OFFER, DialogueState())], guard=False, constrain=False)
+    [raw] = free.realise([(OFFER, DialogueState())], guard=False)
     assert not raw.fallback and raw.missing == 2  # an untrained decoder writes no placeholder
 
 
@@ -137,11 +139,12 @@ def test_options_left_unsaid_are_said_in_a_clause_not_decoded_again(
         beams.append(settings.num_beams)
         return [["what city should i search in?"] * n for _ in sources]
 
-    monkeypatch.setattr(untrained, "_decode", decode)
-    [gen] = untrained.realise([(ask, DialogueState())], repair=True)
+    base = untrained.configured()  # a copy: patching the fixture would pin its own bound method
+    monkeypatch.setattr(base, "_decode", decode)
+    [gen] = base.configured(repair=True).realise([(ask, DialogueState())])
     assert gen.mended and not gen.fallback and beams == [1]  # no second decoding
     assert gen.text == "What city should I search in? For example Lisbon or Porto."
-    [plain] = untrained.realise([(ask, DialogueState())])  # off by default
+    [plain] = base.realise([(ask, DialogueState())])  # off by default
     assert not plain.mended and plain.fallback and beams[1:] == [1, 4]  # beams, then the template
 
 
@@ -168,7 +171,7 @@ def test_the_input_shows_every_value_even_one_the_schema_template_leaves_out(sho
 def test_slot_constrained_decoding_says_each_value_once() -> None:
     torch.manual_seed(0)
     nlg = Seq2SeqNLG.from_config(NLGConfig(decoder_layers=1, max_target=40))
-    [gen] = nlg.realise([(OFFER, DialogueState())], guard=False, constrain=True)
+    [gen] = nlg.realise([(OFFER, DialogueState())], guard=False)
     said = gen.candidates[0].text
     assert said.count("[restaurant_name]") == 1 and said.count("[city]") == 1 and said.count("[") == 2
     assert "Il Forno" in gen.text and "Porto" in gen.text  # even an untrained decoder, forced
@@ -247,9 +250,9 @@ def test_committed_model_still_scores_on_sgd_dev(data_dir: Path) -> None:
     from dialog.eval.nlg import latency
     from dialog.types import GenerationSettings
 
-    memo = nlg.memo_size
+    memo = nlg.inference.memo_size
     timed = latency(nlg, sample, n=10, settings=GenerationSettings())
-    assert timed["latency_ms_p50"] > 2.0 and nlg.memo_size == memo
+    assert timed["latency_ms_p50"] > 2.0 and nlg.inference.memo_size == memo
 
 
 def test_shortlist_scores_only_its_pieces_and_the_inputs(untrained: Seq2SeqNLG) -> None:
@@ -281,9 +284,8 @@ def test_deterministic_decodings_are_remembered(
     assert runs[-1] == ["Goodbye."]  # only the new source is decoded
     untrained._decode(source, GenerationSettings(do_sample=True), 1)
     assert len(runs) == 3  # sampling is never remembered
-    monkeypatch.setattr(untrained, "memo_size", 1)
-    untrained._decode(["Hello."], GenerationSettings(), 1)
-    assert len(untrained.memo) == 1  # bounded
+    untrained.configured(memo_size=1)._decode(["Hello."], GenerationSettings(), 1)
+    assert len(untrained.memo) == 1  # bounded (the memo is shared with the configured copy)
 
 
 def test_key_value_cache_gives_the_same_reply(untrained: Seq2SeqNLG) -> None:
@@ -323,7 +325,7 @@ def test_the_plain_greedy_loop_writes_what_generate_writes() -> None:
     ]
     slots = [["restaurant_name", "city"], [], []]
     batch = nlg.collate(nlg.encode(sources))
-    mine = nlg._plain(batch, slots)
+    mine = nlg._search(batch, GenerationSettings(), slots, 1)
     constraint = SlotConstraint(nlg.tokenizer, slots, 1, nlg.config.max_target)
     with torch.inference_mode():
         out = nlg.model.generate(
@@ -339,21 +341,33 @@ def test_the_plain_greedy_loop_writes_what_generate_writes() -> None:
     assert "[restaurant_name]" in mine[0] and "[city]" in mine[0]
 
 
-def test_the_lean_decoder_step_writes_what_the_transformers_step_writes() -> None:
-    nlg = Seq2SeqNLG.load("nlg-seq2seq").with_schemas([])
-    nlg.memo_size = 0
+def test_the_lean_decoder_step_scores_what_the_transformers_decoder_scores() -> None:
+    nlg = Seq2SeqNLG.load("nlg-seq2seq", int8=False, shortlist=False)
     sources = [
         "Please confirm: a table for [party_size] at [restaurant_name] on [date]. Is that right?",
-        "What city would you like, for example Lisbon, Porto or Madrid?",
         "Goodbye.",
     ]
-    slots = [["party_size", "restaurant_name", "date"], [], []]
-    replies = {}
-    for lean in (True, False):
-        nlg.lean = lean
-        batch = nlg.collate(nlg.encode(sources))  # padded: the source mask is exercised
-        greedy = nlg._plain(batch, slots)
-        beams = nlg._decode(sources[:1], GenerationSettings(num_beams=4), 4, slots[:1])[0]
-        replies[lean] = (greedy, beams)
-    assert replies[True] == replies[False]
-    assert replies[True][0][0].count("[") == 3  # and it is a real reply
+    batch = nlg.collate(nlg.encode(sources))  # padded: the source mask is exercised
+    reply = nlg.tokenizer(["[CLS] how about [restaurant_name] in [city]?"] * 2, add_special_tokens=False)
+    tokens = torch.tensor(reply["input_ids"])
+    nlg.model.eval()
+    with torch.inference_mode():
+        memory = nlg.model.encoder(**batch).last_hidden_state
+        whole = nlg.model.decoder(
+            input_ids=tokens, encoder_hidden_states=memory, encoder_attention_mask=batch["attention_mask"]
+        ).logits
+        lean = LeanDecoder(nlg.model.decoder)
+        lean.start(memory, batch["attention_mask"])
+        stepped = torch.stack([lean.feed(tokens[:, i : i + 1]) for i in range(tokens.shape[1])], 1)
+    assert torch.allclose(stepped, whole, atol=1e-3)
+
+
+def test_sampling_several_replies_per_source_keeps_each_sources_placeholders() -> None:
+    torch.manual_seed(0)
+    nlg = Seq2SeqNLG.from_config(NLGConfig(decoder_layers=1, max_target=30))
+    sources = [nlg.source(OFFER), nlg.source((DialogueAct(A.REQUEST, "date", (), "R"),))]
+    settings = GenerationSettings(do_sample=True, seed=1)
+    replies = nlg._decode([s for s, _ in sources], settings, 3, [list(v) for _, v in sources])
+    assert [len(r) for r in replies] == [3, 3]
+    assert all(t.count("[restaurant_name]") == 1 and t.count("[city]") == 1 for t in replies[0])
+    assert not any("[restaurant_name]" in t or "[city]" in t for t in replies[1])  # not another's

@@ -121,10 +121,10 @@ def test_a_missing_or_broken_policy_is_a_clear_error(tmp_path, showcase) -> None
     from dialog.policy.ppo import PPOPolicy
 
     with pytest.raises(TodError, match="no trained policy"):
-        PPOPolicy(list(showcase.values()), model=str(tmp_path / "nowhere"))
+        PPOPolicy.load(list(showcase.values()), model=str(tmp_path / "nowhere"))
     (tmp_path / "model.zip").write_bytes(b"not a zip")
     with pytest.raises(TodError, match=r"model\.zip"):
-        PPOPolicy(list(showcase.values()), model=str(tmp_path))
+        PPOPolicy.load(list(showcase.values()), model=str(tmp_path))
 
 
 def test_committed_policy_loads_and_succeeds_on_unseen_schemas(showcase) -> None:  # type: ignore[no-untyped-def]
