@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dialog.agent import create_agent
+from dialog.conversation.agent import create_agent
 from dialog.eval.compare import report_schemas
 from dialog.eval.dialogues import EvalConfig, evaluate
 

@@ -13,8 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from dialog.agent import create_agent
 from dialog.backend import open_backends
+from dialog.conversation.agent import create_agent
 from dialog.eval.dialogues import EvalConfig, evaluate
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas

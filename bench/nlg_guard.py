@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dialog.backend import open_backends
-from dialog.delex import slot_errors
+from dialog.common.delex import slot_errors
 from dialog.eval.bench import bench
 from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.registry import load_builtins

@@ -5,8 +5,8 @@ system turns, how many greedy replies stay word for word the same, and batch-of-
 the memo of earlier decodings off).
 
 The shortlist is made by ``tod export shortlist`` (every word piece of SGD train's delexicalised system
-turns, into the model's directory); ``--choose int8,shortlist`` records the chosen settings in its meta.json
-(``inference``), which ``Seq2SeqNLG.load`` then uses by default.
+turns, into the model's directory); ``tod export inference`` records the chosen settings in its
+meta.json (``inference``), which ``Seq2SeqNLG.load`` then uses by default.
 
     tod export shortlist --data-dir ../shared/data
     python bench/nlg_speed.py --data-dir ../shared/data --n 1000 --json docs/runs/nlg_speed.json
@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dialog.artifacts import resolve
 from dialog.data.sgd import load_dialogues
 from dialog.data.views import nlg_pairs
 from dialog.eval.nlg import aggregate, realise_pairs
@@ -41,7 +40,6 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="SGD dev system turns scored")
     parser.add_argument("--latency-n", type=int, default=200)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: as is)")
-    parser.add_argument("--choose", default=None, help="record these in meta: '', int8, shortlist, or both")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.threads:
@@ -75,14 +73,6 @@ def main() -> None:
         }
         out[name] = row
         print(json.dumps({"variant": name, **row}), flush=True)
-    if args.choose is not None:
-        chosen = {"int8": args.choose in ("int8", "both"), "shortlist": args.choose in ("shortlist", "both")}
-        meta_file = resolve(args.model) / "meta.json"
-        meta = json.loads(meta_file.read_text())
-        meta["inference"] = chosen
-        meta.setdefault("metrics", {})["speed"] = out
-        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
-        print(f"recorded inference={chosen} in {meta_file}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n")
 

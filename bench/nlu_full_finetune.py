@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from dialog.encoder import load_encoder
 from dialog.eval.nlu import score_targets
+from dialog.infra.encoder import load_encoder
 from dialog.nlu.bert import BertNLU, JointFeaturizer, JointModel
 from dialog.nlu.train import NLUTrainSpec, training_data
 from dialog.train.loop import TrainConfig, train

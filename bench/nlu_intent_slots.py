@@ -1,9 +1,10 @@
 """Experiment (issue 5): restrict each word's slot tag to the slots that the predicted intent had in
 the training data (``JointConfig.intent_slots``). Scores a trained benchmark model on dev and test with
-and without the restriction; ``--write`` stores the table in the model's meta.json (so it is used from
-then on). Decide on dev: on SNIPS it helps, on ATIS (many rare intents) it hurts.
+and without the restriction; ``tod export intent-slots`` stores the table in the model's meta.json (so
+it is used from then on). Decide on dev: on SNIPS it helps, on ATIS (many rare intents) it hurts.
 
-    python bench/nlu_intent_slots.py --model nlu-bert-snips --data snips [--write]
+    python bench/nlu_intent_slots.py --model nlu-bert-snips --data snips
+    tod export intent-slots --model nlu-bert-snips --data snips
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import argparse
 import dataclasses
 import json
 
-from dialog.artifacts import resolve
 from dialog.data.nlu_bench import load_benchmark
 from dialog.eval.nlu import score_targets
 from dialog.nlu.bert import BertNLU, intent_slot_table, intent_tag_table
@@ -24,7 +24,6 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", choices=("snips", "atis"), required=True)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--write", action="store_true", help="store the table in the model's meta.json")
     args = parser.parse_args()
     train = list(benchmark_targets(load_benchmark(args.data, args.data_dir, "train")))
     table = intent_slot_table(train)
@@ -37,13 +36,6 @@ def main() -> None:
             nlu._intent_tags = mask
             rows[f"{split}_{name}"] = score_targets(nlu, targets)
             print(json.dumps({"split": split, "tags": name, **rows[f"{split}_{name}"]}), flush=True)
-    if args.write:
-        meta_file = resolve(args.model) / "meta.json"
-        meta = json.loads(meta_file.read_text())
-        meta["config"]["intent_slots"] = table
-        meta.setdefault("metrics", {})["intent_slots"] = rows
-        meta_file.write_text(json.dumps(meta, indent=1) + "\n")
-        print(f"wrote the table of {len(table)} intents to {meta_file}")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from dialog.agent import create_agent
 from dialog.backend import open_backends
+from dialog.conversation.agent import create_agent
 from dialog.data.sgd import UNSEEN_DEV_SERVICES
 from dialog.eval.dialogues import EvalConfig, evaluate
 from dialog.policy.ppo import PPOPolicy

@@ -19,10 +19,10 @@ import json
 import time
 from pathlib import Path
 
-from dialog.agent import create_agent
+from dialog.common.paths import models_dir
+from dialog.conversation.agent import create_agent
 from dialog.eval.compare import load_runs, report_schemas, write_report
 from dialog.eval.dialogues import EvalConfig, evaluate
-from dialog.paths import models_dir
 
 RUNS: list[tuple[str, str, dict[str, str], str, float]] = [
     # (file name, agent, stage overrides, level, user error rate)

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dialog.artifacts import resolve
 from dialog.data.sgd import load_dialogues, read_sgd_schemas
 from dialog.e2e.simpletod import SimpleTOD
 from dialog.e2e.train import load_spec, segments, synthetic_segments, write_shortlist
+from dialog.infra.artifacts import resolve
 
 
 def main() -> None:

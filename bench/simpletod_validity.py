@@ -14,11 +14,11 @@ import json
 from pathlib import Path
 
 from dialog.backend import open_backends
+from dialog.conversation.simulation import run_dialogue
 from dialog.e2e.agent import SimpleTODAgent
 from dialog.e2e.simpletod import SimpleTOD
 from dialog.registry import load_builtins
 from dialog.schema import expand_paths, load_schemas
-from dialog.simulation import run_dialogue
 from dialog.user.agenda import AgendaUser
 from dialog.user.goals import episodes
 from dialog.user.text import UserText

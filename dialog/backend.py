@@ -325,7 +325,7 @@ class Backend:
 def open_backends(schemas: Sequence[Schema], db_dir: Path | None = None) -> dict[str, Backend]:
     """One backend per service: ``db_dir/<service>.sqlite`` when ``tod db build`` made one (imported
     services; default ``data/db/sgd``), else in memory from the inline and CSV rows."""
-    from dialog import paths
+    from dialog.common import paths
 
     directory = db_dir or paths.db_dir() / "sgd"
     out = {}

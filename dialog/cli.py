@@ -17,7 +17,7 @@ from dialog.errors import TodError
 if TYPE_CHECKING:
     from dialog.backend import Backend
     from dialog.schema import Schema
-from dialog.yamlpos import YamlProblems
+from dialog.common.yamlpos import YamlProblems
 
 app = typer.Typer(help="tod: task-oriented dialogue from YAML schemas.", no_args_is_help=True)
 schema_app = typer.Typer(help="Validate, import and export service schemas.", no_args_is_help=True)
@@ -118,9 +118,9 @@ def db_build(
 
     Without --schemas: the imported services of schemas/sgd and, for each --split given, the
     services of that split's schema.json that schemas/sgd lacks (e.g. those of a test split)."""
-    from dialog import paths
+    from dialog.common import paths
     from dialog.data.sgd import read_sgd_schemas
-    from dialog.dbbuild import build_sgd_databases
+    from dialog.infra.dbbuild import build_sgd_databases
     from dialog.schema import expand_paths, load_schemas
 
     patterns = schemas or [str(paths.schemas_dir() / "sgd" / "*.yaml")]
@@ -245,7 +245,7 @@ def eval_corpus(
 ) -> None:
     """Real SGD user turns replayed to an agent that keeps its own state: state, acts, replies,
     transactions right / wrong / missed, overall and for seen / unseen services."""
-    from dialog.agent import create_agent
+    from dialog.conversation.agent import create_agent
     from dialog.eval.corpus import CorpusConfig, evaluate_corpus
     from dialog.registry import load_builtins
 
@@ -306,7 +306,8 @@ app.add_typer(train_app, name="train")
 
 
 export_app = typer.Typer(
-    help="Make artifacts from trained ones (int8, shortlist, fluency, ensemble).", no_args_is_help=True
+    help="Make artifacts from trained ones (int8, shortlist, inference, fluency, ensemble, intent-slots).",
+    no_args_is_help=True,
 )
 app.add_typer(export_app, name="export")
 
@@ -326,7 +327,7 @@ def export_int8_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for the int8-stored model.")],
 ) -> None:
     """Store a SimpleTOD model with int8 rows (half the file), or the mean of fine-tuned copies."""
-    from dialog.export import simpletod_int8
+    from dialog.app.export import simpletod_int8
 
     _exported(simpletod_int8(models, out), None)
 
@@ -339,9 +340,41 @@ def export_shortlist_command(
     data_dir: DataDir = None,
 ) -> None:
     """Write the NLG's output-layer shortlist (the word pieces of SGD train's system turns) into it."""
-    from dialog.export import nlg_shortlist
+    from dialog.app.export import nlg_shortlist
 
     _exported(nlg_shortlist(model, data_dir), None)
+
+
+@export_app.command("inference")
+def export_inference_command(
+    model: Annotated[
+        str, typer.Option("--model", help="The Transformer NLG's directory or name.")
+    ] = "nlg-seq2seq",
+    int8: Annotated[bool, typer.Option("--int8/--float", help="int8 linear layers.")] = True,
+    shortlist: Annotated[
+        bool, typer.Option("--shortlist/--full-vocabulary", help="The output-layer shortlist.")
+    ] = True,
+) -> None:
+    """Record how the NLG loads for use (bench/nlg_speed.py measures the choices)."""
+    from dialog.app.export import nlg_inference
+
+    _exported(nlg_inference(model, int8, shortlist), None)
+
+
+@export_app.command("intent-slots")
+def export_intent_slots_command(
+    model: Annotated[str, typer.Option("--model", help="A benchmark NLU's directory or name.")],
+    data: Annotated[str, typer.Option("--data", help="snips or atis: the training split's table.")],
+    data_dir: DataDir = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the dev scores here.")] = None,
+) -> None:
+    """Restrict a benchmark NLU's slot tags to the slots each intent had in training (scored on dev
+    before and after; bench/nlu_intent_slots.py measures dev and test)."""
+    from dialog.app.export import nlu_intent_slots
+
+    if data not in ("snips", "atis"):
+        raise TodError(f"--data must be snips or atis, not {data!r}")
+    _exported(nlu_intent_slots(model, data, data_dir), json_out)
 
 
 @export_app.command("fluency")
@@ -353,7 +386,7 @@ def export_fluency_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the validation here.")] = None,
 ) -> None:
     """Build the fluency model (trigram Kneser-Ney on SGD train system turns) and validate it."""
-    from dialog.export import fluency_model
+    from dialog.app.export import fluency_model
 
     _exported(fluency_model(data_dir, out, min_count, dev), json_out)
 
@@ -370,7 +403,7 @@ def export_ensemble_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the dev scores here.")] = None,
 ) -> None:
     """Make NLU seed models one ensemble (the mean of their logits) and score each on dev."""
-    from dialog.export import nlu_ensemble
+    from dialog.app.export import nlu_ensemble
 
     if data not in ("snips", "atis"):
         raise TodError(f"--data must be snips or atis, not {data!r}")
@@ -419,7 +452,8 @@ def eval_nlu_command(
 ) -> None:
     """Intent accuracy, slot F1 (seqeval), sentence accuracy and latency on a benchmark's test split,
     or on SGD user turns (seen and unseen services)."""
-    from dialog.eval.nlu import evaluate_nlu, record_metrics
+    from dialog.eval.nlu import evaluate_nlu
+    from dialog.infra.artifacts import record_metrics
 
     with _progress_bar(quiet, "utterances") as advance:
         metrics = evaluate_nlu(model, data, data_dir, split, quantized, bf16, progress=advance)
@@ -639,7 +673,7 @@ def eval_nlg_command(
             progress=advance,
         )
     if record and model != "template":
-        from dialog.eval.nlu import record_metrics
+        from dialog.infra.artifacts import record_metrics
 
         record_metrics(model, f"sgd_{split}" + (f"_{limit}" if limit else ""), metrics)
     json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -730,41 +764,19 @@ def eval_dst_command(
 ) -> None:
     """Joint goal, average goal and active intent accuracy and requested slot F1 (the official SGD
     definitions), overall and for seen / unseen services."""
-    from dialog.eval.dst import bert_tracker, evaluate_tracker, predictions_tracker, simpletod_tracker
+    from dialog.eval.dst import TrackerOptions, evaluate_tracker, predictions_tracker, tracker_for
 
-    kind = _kind(model) if score_dir is None else None
     if score_dir is not None:  # predictions on disk, scored against the whole split
         tracker, limit, sample, model = predictions_tracker(score_dir), None, None, f"predictions:{score_dir}"
-    elif kind == "simpletod":
-        from dialog.e2e.simpletod import SimpleTOD
-        from dialog.types import GenerationSettings
-
-        if quantized:
-            raise TodError("--int8 applies to the BERT tracker, not to simpletod")
-        lm = SimpleTOD.load(model)
-        tracker = simpletod_tracker(
-            lm,
-            _progress(quiet),
-            constrain,
-            GenerationSettings(num_beams=beams),
-            trained=lm.trained if aligned else (),
-            **({"min_cosine": align_min} if align_min is not None else {}),
-        )
     else:
-        from dialog.dst.bert import BertDST
-
-        if beams != 1:
-            raise TodError("--beams applies to simpletod, not to the BERT tracker")
-        dst = BertDST.load(model, quantized=quantized)
-        tracker = bert_tracker(dst, _progress(quiet))
+        options = TrackerOptions(_progress(quiet), quantized, constrain, beams, aligned, align_min)
+        tracker = tracker_for(model, options)
     metrics = evaluate_tracker(tracker, data_dir, split, limit, predictions_out, sgd_x, sample)
-    if record and score_dir is None and kind != "simpletod":
-        from dialog import artifacts
+    if record and score_dir is None:
+        from dialog.infra.artifacts import record_metrics
 
         key = f"sgd_{split}" + (f"_sgdx{sgd_x}" if sgd_x else "") + ("_int8" if quantized else "")
-        kept = {k: v for k, v in metrics.items() if k != "per_service"}
-        recorded = {**dst.meta.get("metrics", {}), key: kept}
-        artifacts.update_meta(artifacts.resolve(model), {"metrics": recorded})
+        record_metrics(model, key, {k: v for k, v in metrics.items() if k != "per_service"})
     metrics.update(model=model, split=split, sgd_x=sgd_x, quantized=quantized, sample=sample)
     json_out.parent.mkdir(parents=True, exist_ok=True)
     json_out.write_text(json.dumps(metrics, indent=1) + "\n")
@@ -774,17 +786,6 @@ def eval_dst_command(
         f"(unseen {unseen if unseen is None else round(unseen, 4)}), active intent "
         f"{metrics['active_intent_accuracy']:.4f}, requested F1 {metrics['requested_slots_f1']:.4f}"
     )
-
-
-def _kind(model: str) -> str | None:
-    """The ``kind`` in a model directory's meta.json (None when there is none)."""
-    from dialog.artifacts import resolve
-
-    meta = resolve(model) / "meta.json"
-    try:
-        return str(json.loads(meta.read_text()).get("kind"))
-    except (OSError, ValueError):
-        return None
 
 
 @app.command("bench")
@@ -845,10 +846,10 @@ def test_scripts_command(
     nlg: Annotated[str | None, typer.Option("--nlg")] = None,
 ) -> None:
     """Play conversation scripts against an agent; exit 1 when any step fails."""
-    from dialog.agent import create_agent
+    from dialog.app.scripts import diff_lines, junit_xml, load_scripts, run_script
+    from dialog.common.yamlpos import YamlProblems
+    from dialog.conversation.agent import create_agent
     from dialog.schema import expand_paths
-    from dialog.scripts import diff_lines, junit_xml, load_scripts, run_script
-    from dialog.yamlpos import YamlProblems
 
     files = []
     for path in expand_paths(paths):
@@ -904,7 +905,7 @@ def test_scripts_command(
 
 def _schemas(patterns: list[str] | None) -> list[Schema]:
     """Schemas from globs (default: every built-in schema), without their backends."""
-    from dialog import paths
+    from dialog.common import paths
     from dialog.registry import load_builtins
     from dialog.schema import expand_paths, load_schemas
 
@@ -943,7 +944,7 @@ def chat(
     log: Annotated[Path | None, typer.Option("--log", help="Conversation log (SQLite).")] = None,
 ) -> None:
     """Open the Gradio app (the main job): chat, schema authoring, evaluation."""
-    from dialog.assistant import Assistant
+    from dialog.app.assistant import Assistant
     from web.app import build
 
     start = time.perf_counter()

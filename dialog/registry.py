@@ -23,7 +23,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dialog.policy.ppo",
     "dialog.nlg.template",
     "dialog.nlg.seq2seq",
-    "dialog.agent",
+    "dialog.conversation.agent",
     "dialog.e2e.agent",
     "dialog.user.agenda",
 )

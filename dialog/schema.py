@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
+from dialog.common.yamlpos import Loc, Located, Problem, YamlProblems, read_located
 from dialog.types import DONTCARE, SYSTEM_ACTS, ActType
-from dialog.yamlpos import Loc, Located, Problem, YamlProblems, read_located
 
 SCHEMA_VERSION = 1
 MAX_SLOTS = 500

@@ -42,8 +42,8 @@ def showcase():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def form_agent(showcase):  # type: ignore[no-untyped-def]
     """A fresh form agent over the showcase services, with fresh in-memory backends."""
-    from dialog.agent import create_agent
     from dialog.backend import open_backends
+    from dialog.conversation.agent import create_agent
 
     schemas = list(showcase.values())
     backends = open_backends(schemas)

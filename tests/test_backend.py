@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from dialog.backend import Backend
-from dialog.dbbuild import build_sgd_databases
 from dialog.errors import BackendError
+from dialog.infra.dbbuild import build_sgd_databases
 from dialog.schema import load_schema, load_schemas
 from dialog.types import ServiceCall
 

@@ -19,7 +19,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from dialog.assistant import Assistant
+    from dialog.app.assistant import Assistant
 
     log = Path(sys.argv[1])
     assistant = Assistant(["schemas/showcase/*.yaml"], log_path=log, user_schema_dir=log.parent / "user")
@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(
 
 
 def test_a_killed_process_keeps_every_completed_turn(tmp_path: Path) -> None:
-    from dialog.convlog import ConversationLog
+    from dialog.infra.convlog import ConversationLog
 
     log = tmp_path / "conversations.sqlite"
     root = Path(__file__).resolve().parent.parent
@@ -73,8 +73,8 @@ class Broken:
 
 
 def test_a_failing_backend_is_told_and_the_dialogue_goes_on(showcase) -> None:  # type: ignore[no-untyped-def]
-    from dialog.agent import create_agent
     from dialog.backend import open_backends
+    from dialog.conversation.agent import create_agent
 
     schemas = list(showcase.values())
     backends = {k: Broken(v) for k, v in open_backends(schemas).items()}
@@ -96,10 +96,10 @@ def test_a_failing_backend_is_told_and_the_dialogue_goes_on(showcase) -> None:  
 def test_a_broken_artifact_is_a_clear_error_naming_the_file(tmp_path: Path, damage: str) -> None:
     import shutil
 
+    from dialog.common.paths import models_dir
     from dialog.e2e.simpletod import SimpleTOD
     from dialog.errors import TodError
     from dialog.nlg.seq2seq import Seq2SeqNLG
-    from dialog.paths import models_dir
 
     for name, loader in (("nlg-seq2seq", Seq2SeqNLG.load), ("simpletod", SimpleTOD.load)):
         source = models_dir() / name

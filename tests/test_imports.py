@@ -18,36 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS: dict[str, tuple[str, ...]] = {
     "core": (
         "dialog.errors",
-        "dialog.yamlpos",
-        "dialog.paths",
         "dialog.types",
         "dialog.schema",
         "dialog.protocols",
         "dialog.registry",
-        "dialog.values",
-        "dialog.text",
-        "dialog.delex",
-        "dialog.state",
+        "dialog.common",
     ),
-    "infrastructure": (
-        "dialog.backend",
-        "dialog.lookup",
-        "dialog.dbbuild",
-        "dialog.convlog",
-        "dialog.data",
-        "dialog.encoder",
-        "dialog.artifacts",
-        "dialog.generation",
-        "dialog.train",
-    ),
+    "infrastructure": ("dialog.backend", "dialog.infra", "dialog.data", "dialog.generation", "dialog.train"),
     "stages": ("dialog.nlu", "dialog.dst", "dialog.policy", "dialog.nlg", "dialog.e2e"),
-    "conversation": (
-        "dialog.agent",
-        "dialog.e2e.agent",
-        "dialog.session",
-        "dialog.simulation",
-        "dialog.user",
-    ),
+    "conversation": ("dialog.conversation", "dialog.e2e.agent", "dialog.user"),
     "evaluation": ("dialog.eval",),
     "training": (
         "dialog.nlu.train",
@@ -58,9 +37,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "dialog.e2e.simulate",
         "dialog.user.train",
         "dialog.user.env",
-        "dialog.export",
     ),
-    "application": ("dialog.assistant", "dialog.scripts", "dialog.cli"),
+    "application": ("dialog.app", "dialog.cli"),
 }
 ORDER = list(LAYERS)
 PACKAGES = ("dialog", "dialog.e2e", "dialog.nlu", "dialog.dst", "dialog.policy", "dialog.nlg")  # no code

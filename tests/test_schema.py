@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from dialog.common.yamlpos import YamlProblems, load_located
 from dialog.schema import Schema, expand_paths, json_schema, load_schema, load_schemas, parse_schema
-from dialog.yamlpos import YamlProblems, load_located
 
 GOOD = """\
 version: 1

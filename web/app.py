@@ -1,6 +1,6 @@
 """The Gradio app: chat with an agent and see inside each turn, author schemas, run evaluations.
 
-A thin client of ``dialog.assistant.Assistant``: no dialogue logic lives here. Every agent and stage
+A thin client of ``dialog.app.assistant.Assistant``: no dialogue logic lives here. Every agent and stage
 in the registry appears in the menus without changes to this file.
 """
 
@@ -20,7 +20,7 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from dialog.assistant import Assistant, Conversation, act_rows, state_rows
+from dialog.app.assistant import Assistant, Conversation, act_rows, state_rows
 from dialog.eval.report import COLUMNS, transcript_lines
 from dialog.types import BackendResult, GenerationSettings
 
@@ -216,7 +216,7 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
             export.click(export_chat, [conversation], [exported], api_name="export")
 
             def record_chat(conv, services_chosen):
-                from dialog.scripts import record
+                from dialog.app.scripts import record
 
                 conv = _conversation(conv, assistant)
                 return record(conv.state, f"recorded conversation {conv.id}", services_chosen or None)
@@ -224,8 +224,8 @@ def build(assistant: Assistant, default_agent: str = "form") -> gr.Blocks:
             as_script.click(record_chat, [conversation, chosen], [script_text], api_name="record_script")
 
             def save_script(text):
-                from dialog.scripts import load_scripts
-                from dialog.yamlpos import YamlProblems
+                from dialog.app.scripts import load_scripts
+                from dialog.common.yamlpos import YamlProblems
 
                 path = Path(tempfile.mkdtemp(prefix="tod-")) / "conversation_script.yaml"
                 path.write_text(text or "", encoding="utf-8")

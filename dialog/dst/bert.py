@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from dialog import artifacts
 from dialog.backend import Backend
+from dialog.common.state import canonical_value
 from dialog.dst.features import (
     ACTIVE,
     CARRY,
@@ -32,10 +32,10 @@ from dialog.dst.features import (
 )
 from dialog.dst.model import DSTConfig, SchemaEmbedder, TrackerModel, collate, tracker_loss
 from dialog.dst.rule import RuleDST, accepts_offer, offered_values, take_offer
-from dialog.encoder import add_lora, load_encoder, load_tokenizer
+from dialog.infra import artifacts
+from dialog.infra.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.state import canonical_value
 from dialog.train.loop import TrainConfig, summary, train
 from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState, FrameState, Speaker
 

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dialog.common.text import words
 from dialog.schema import Schema
-from dialog.text import words
 from dialog.types import DONTCARE, ActType, DialogueAct, FrameState, SlotSpan
 
 A = ActType

@@ -38,7 +38,7 @@ class SchemaEmbedder:
     """Sentence embeddings of schema texts with the frozen encoder, cached by text."""
 
     def __init__(self, encoder: nn.Module | None = None, tokenizer: Any = None, batch_size: int = 64) -> None:
-        from dialog.encoder import load_encoder, load_tokenizer
+        from dialog.infra.encoder import load_encoder, load_tokenizer
 
         self.encoder = encoder if encoder is not None else load_encoder()
         self.encoder.eval()

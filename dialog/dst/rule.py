@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from dialog.backend import Backend
+from dialog.common.state import canonical_value
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.state import canonical_value
 from dialog.types import ActType, DialogueAct, DialogueState, FrameState, Speaker
 
 

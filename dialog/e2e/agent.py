@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from dialog.backend import Backend
-from dialog.delex import delexicalise, lexicalise, slot_errors
+from dialog.common.delex import delexicalise, lexicalise, slot_errors
+from dialog.common.state import current_row, turn_frames
+from dialog.common.text import MAX_INPUT_CHARS, tidy
 from dialog.e2e.align import Alignment, align
 from dialog.e2e.constrain import ActionMachine, ResponseMachine, Vocabulary
 from dialog.e2e.format import ACTIONS, DB, RESPONSE, db_text, parse_actions, schema_text, split_target
@@ -24,12 +26,10 @@ from dialog.e2e.simpletod import Cursor, SimpleTOD
 from dialog.e2e.track import context, write_belief
 from dialog.errors import TodError
 from dialog.generation import shortlist
-from dialog.lookup import BackendLookup
+from dialog.infra.lookup import BackendLookup
 from dialog.nlg.template import TemplateNLG
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.state import current_row, turn_frames
-from dialog.text import MAX_INPUT_CHARS, tidy
 from dialog.types import (
     DONTCARE,
     ActType,

@@ -237,7 +237,7 @@ def _similarity(
 
 
 def _minilm() -> Embed:
-    from dialog.encoder import EmbeddingSimilarity
+    from dialog.infra.encoder import EmbeddingSimilarity
 
     encoder = EmbeddingSimilarity()
     return lambda texts: encoder.embed(texts).numpy()

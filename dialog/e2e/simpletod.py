@@ -22,7 +22,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.e2e.constrain import Machine, MachineRule
 from dialog.e2e.format import DB, MARKERS, OFFERS, SERVICES, USER_ACTS, Segments
 from dialog.errors import TodError
@@ -30,6 +29,7 @@ from dialog.generation import shortlist
 from dialog.generation.adapters import LORA_TARGETS, merge_adapters
 from dialog.generation.decode import decode, settings_rules
 from dialog.generation.lean import LeanLM
+from dialog.infra.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.types import GenerationSettings
 
 FORMAT_VERSION = 1
@@ -60,7 +60,7 @@ class SimpleTODConfig:
 
 def load_tokenizer() -> Any:
     """MiniLM's tokenizer with the format's markers as single special tokens (already in its vocab)."""
-    from dialog.encoder import load_tokenizer as base
+    from dialog.infra.encoder import load_tokenizer as base
 
     tokenizer = base()
     tokenizer.add_special_tokens({"additional_special_tokens": list(MARKERS)})
@@ -70,7 +70,7 @@ def load_tokenizer() -> Any:
 def build(config: SimpleTODConfig) -> nn.Module:
     from transformers import BertConfig, BertLMHeadModel
 
-    from dialog.encoder import load_encoder
+    from dialog.infra.encoder import load_encoder
 
     if config.init == "scratch":
         base: Any = load_encoder().config
@@ -308,7 +308,7 @@ class SimpleTOD:
             merge_adapters(model)
         int8 = meta.get("inference", {}).get("int8", False) if int8 is None else int8
         if merge and int8:
-            from dialog.encoder import quantize
+            from dialog.infra.encoder import quantize
 
             model.eval()
             base: Any = model.bert  # the output layer stays float: its rows are scored a few at a time

@@ -14,10 +14,10 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 
 from dialog.backend import Backend
+from dialog.conversation.simulation import Transcript, run_dialogue
 from dialog.eval.metrics import score_dialogue
 from dialog.nlg.template import TemplateNLG
 from dialog.schema import Schema
-from dialog.simulation import Transcript, run_dialogue
 from dialog.types import Dialogue, DialogueAct, Frame, Speaker, Turn
 from dialog.user.agenda import AgendaUser
 from dialog.user.goals import episodes
@@ -35,7 +35,7 @@ def simulated_dialogues(
     """Up to ``n_per_schema`` successful teacher dialogues per schema. Each lists its own service and
     up to ``max_services - 1`` others of ``schemas`` (in random order), as the agent reads all of its
     services and must pick the one the user means."""
-    from dialog.agent import create_agent
+    from dialog.conversation.agent import create_agent
     from dialog.registry import load_builtins
 
     load_builtins()

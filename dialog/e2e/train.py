@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field
 
-from dialog.delex import delexicalise, delexicalise_text
+from dialog.common.delex import delexicalise, delexicalise_text
 from dialog.e2e.format import Segments, sgd_segments
 from dialog.e2e.simpletod import SimpleTOD, SimpleTODConfig, TargetLoss
 from dialog.schema import Schema

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from dialog.agent import PipelineAgent, create_agent
 from dialog.backend import Backend
+from dialog.conversation.agent import PipelineAgent, create_agent
+from dialog.conversation.simulation import Level, run_dialogue
 from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.schema import Schema
-from dialog.simulation import Level, run_dialogue
 from dialog.types import GenerationSettings
 from dialog.user.agenda import AgendaUser
 from dialog.user.goals import episodes

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from dialog import artifacts
-from dialog.encoder import EmbeddingSimilarity, add_lora, load_encoder, load_tokenizer
+from dialog.infra import artifacts
+from dialog.infra.encoder import EmbeddingSimilarity, add_lora, load_encoder, load_tokenizer
 from dialog.train.spec import LoopSpec
 from dialog.types import Dialogue, Speaker
 

@@ -41,8 +41,8 @@ def report_schemas() -> tuple[list[Any], dict[str, Any]]:
     """The comparison report's services (the showcase schemas and the 8 SGD dev services unseen in
     training) and fresh backends for them, the builtins registered."""
     from dialog.backend import open_backends
+    from dialog.common.paths import project_root
     from dialog.data.sgd import UNSEEN_DEV_SERVICES
-    from dialog.paths import project_root
     from dialog.registry import load_builtins
     from dialog.schema import expand_paths, load_schemas
 

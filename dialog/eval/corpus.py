@@ -38,12 +38,12 @@ import numpy as np
 import sacrebleu
 
 from dialog.backend import Backend, open_backends
+from dialog.common.values import normal, same_value
+from dialog.conversation.session import Session
 from dialog.eval.dst import f1, frame_metrics, fuzzy
 from dialog.eval.faithful import ValueCheck, first_service, transactions
 from dialog.schema import Schema
-from dialog.session import Session
 from dialog.types import ActType, Dialogue, DialogueAct, ServiceCall, Speaker
-from dialog.values import normal, same_value
 
 A = ActType
 Services = Literal["dialogue", "all"]
@@ -110,7 +110,7 @@ def same_call(
     matches the call's own value or any value the SGD state lists for the slot (``said``: SGD calls
     hold canonical values, "2019-03-01", where the state holds what was said, "March 1st");
     categorical slots exactly (case-blind), free-form ones by the SGD metric's fuzzy score or as the
-    same date, time or amount (``dialog.values.same_value``: "quarter to 4 in the afternoon" is 15:45).
+    same date, time or amount (``dialog.common.values.same_value``: "quarter to 4 in the afternoon" is 15:45).
     """
     if reference.method != hypothesis.method:
         return False
@@ -291,7 +291,7 @@ def evaluate_corpus(
     directory) and the services of SGD train.
     """
     from dialog.data.sgd import load_dialogues, read_sgd_schemas
-    from dialog.dbbuild import build_sgd_databases
+    from dialog.infra.dbbuild import build_sgd_databases
 
     if schemas is None:
         schemas = read_sgd_schemas(config.data_dir, config.split)

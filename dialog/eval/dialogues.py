@@ -7,16 +7,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dialog.agent import PipelineAgent, create_agent
 from dialog.backend import Backend
+from dialog.common.paths import models_dir
+from dialog.conversation.agent import PipelineAgent, create_agent
+from dialog.conversation.simulation import Level, Transcript, run_dialogue
 from dialog.errors import TodError
 from dialog.eval.faithful import ValueCheck
 from dialog.eval.humanlike import MODEL as HUMANLIKE
 from dialog.eval.humanlike import HumanLikeness
 from dialog.eval.metrics import DialogueScore, aggregate, per_schema, score_dialogue
-from dialog.paths import models_dir
 from dialog.schema import Schema
-from dialog.simulation import Level, Transcript, run_dialogue
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel
 from dialog.user.goals import episodes
@@ -171,7 +171,7 @@ def _mean_ppl(lm: Any, score: DialogueScore) -> float:
     """The median perplexity of a dialogue's replies, their values replaced by slot placeholders."""
     import statistics
 
-    from dialog.delex import delexicalise, delexicalise_text
+    from dialog.common.delex import delexicalise, delexicalise_text
 
     values = []
     for text, acts in zip(score.texts, score.reply_acts, strict=False):

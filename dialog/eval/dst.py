@@ -29,6 +29,7 @@ from dialog.e2e.align import MIN_SLOT, align
 from dialog.e2e.simpletod import SimpleTOD
 from dialog.e2e.track import track
 from dialog.errors import TodError
+from dialog.infra import artifacts
 from dialog.schema import Schema
 from dialog.types import Dialogue, GenerationSettings, Speaker
 
@@ -344,3 +345,51 @@ def simpletod_tracker(
         )
 
     return track_
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    """What `tod eval dst` may ask of a model's tracker: ``int8`` (the BERT DST), ``constrain``,
+    ``beams``, ``aligned`` and ``align_min`` (SimpleTOD); ``progress`` shows a bar."""
+
+    progress: bool = False
+    int8: bool = False
+    constrain: bool = True
+    beams: int = 1
+    aligned: bool = True
+    align_min: float | None = None
+
+
+def _bert(model: str, options: TrackerOptions) -> Tracker:
+    from dialog.dst.bert import BertDST
+
+    if options.beams != 1:
+        raise TodError("--beams applies to simpletod, not to the BERT tracker")
+    return bert_tracker(BertDST.load(model, quantized=options.int8), options.progress)
+
+
+def _simpletod(model: str, options: TrackerOptions) -> Tracker:
+    if options.int8:
+        raise TodError("--int8 applies to the BERT tracker, not to simpletod")
+    lm = SimpleTOD.load(model)
+    return simpletod_tracker(
+        lm,
+        options.progress,
+        options.constrain,
+        GenerationSettings(num_beams=options.beams),
+        trained=lm.trained if options.aligned else (),
+        min_cosine=MIN_SLOT if options.align_min is None else options.align_min,
+    )
+
+
+#: The tracker of each kind of model (the ``kind`` its meta.json records).
+TRACKERS: dict[str, Callable[[str, TrackerOptions], Tracker]] = {"dst-bert": _bert, "simpletod": _simpletod}
+
+
+def tracker_for(model: str, options: TrackerOptions | None = None) -> Tracker:
+    """The tracker of a model directory or committed name, by its kind."""
+    found = artifacts.kind(model)
+    if found not in TRACKERS:
+        what = f"a {found!r} model" if found else "no model (no meta.json with a kind)"
+        raise TodError(f"{model}: {what} to track with; trackers are {', '.join(sorted(TRACKERS))}")
+    return TRACKERS[found](model, options or TrackerOptions())

@@ -5,7 +5,7 @@
 - ``ValueCheck.invented``: the values a reply states that nothing the system knew supports: not in
   its acts, the tracked state, the backend's rows, the user's own words or the schema's wording.
   Values are the services' known values (categorical values and the backend's) and any date, time or
-  amount, compared by meaning (``dialog.values``: "December 1st" is 2026-12-01), so "The appointment
+  amount, compared by meaning (``dialog.common.values``: "December 1st" is 2026-12-01), so "The appointment
   is on march 1st" for 2026-12-01 is caught and "on December 1st" is not.
 - ``first_service``: the first service a system turn acts in (the routing of the conversation).
 """
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from dialog.backend import Backend
+from dialog.common.values import dates, normal, numbers, times
 from dialog.schema import Schema
 from dialog.types import DONTCARE, BackendResult, DialogueAct, DialogueState, Reply, ServiceCall, Speaker
-from dialog.values import dates, normal, numbers, times
 
 MAX_WORDS = 6  # the longest value looked for in a reply, in words
 _NOT_VALUES = {DONTCARE, "true", "false", "yes", "no", "none", "any"}

@@ -124,7 +124,7 @@ class NgramLM:
 
 def delexicalised_turns(pairs: Sequence[object]) -> list[str]:
     """System replies with the values of their acts replaced by placeholders."""
-    from dialog.delex import delexicalise, delexicalise_text
+    from dialog.common.delex import delexicalise, delexicalise_text
 
     out = []
     for pair in pairs:

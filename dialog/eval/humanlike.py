@@ -100,7 +100,7 @@ class HumanLikeness:
 
     @classmethod
     def load(cls, name_or_dir: str | Path = MODEL) -> HumanLikeness:
-        from dialog.artifacts import resolve
+        from dialog.infra.artifacts import resolve
 
         directory = resolve(str(name_or_dir))
         try:

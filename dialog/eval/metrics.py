@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dialog.conversation.simulation import Transcript
 from dialog.eval.faithful import ValueCheck, first_service, transactions
-from dialog.simulation import Transcript
 from dialog.types import DONTCARE, ActType, BackendResult, DialogueAct, SubGoal
 
 A = ActType

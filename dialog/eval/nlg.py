@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import sacrebleu
 
+from dialog.common.delex import delexicalise, delexicalise_text, literals
 from dialog.data.views import NLGPair
-from dialog.delex import delexicalise, delexicalise_text, literals
 from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.types import DialogueState, GenerationSettings
 

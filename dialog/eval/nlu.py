@@ -108,18 +108,3 @@ def evaluate_nlu(
     out["seen"] = score_targets(nlu, [t for t in targets if t.service in seen])
     out["unseen"] = score_targets(nlu, [t for t in targets if t.service not in seen])
     return out
-
-
-def record_metrics(model: str, key: str, metrics: dict[str, Any]) -> None:
-    """Store metrics in a model's meta.json (the committed artifacts' tests check against them)."""
-    import json
-    from datetime import UTC, datetime
-    from pathlib import Path
-
-    from dialog.paths import models_dir
-
-    directory = Path(model) if Path(model).exists() else models_dir() / model
-    meta_file = directory / "meta.json"
-    meta = json.loads(meta_file.read_text())
-    meta.setdefault("metrics", {})[key] = {**metrics, "date": datetime.now(UTC).date().isoformat()}
-    meta_file.write_text(json.dumps(meta, indent=1) + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dialog.simulation import Transcript
+from dialog.conversation.simulation import Transcript
 
 COLUMNS = (
     ("success_rate", "success"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from dialog.delex import placeholder
+from dialog.common.delex import placeholder
 from dialog.generation.decode import Rule
 
 

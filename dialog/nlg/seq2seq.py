@@ -30,9 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from dialog.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.backend import Backend
-from dialog.delex import delexicalise, lexicalise, literals, options_clause, placeholder, slot_errors
+from dialog.common.delex import delexicalise, lexicalise, literals, options_clause, placeholder, slot_errors
+from dialog.common.text import tidy
+from dialog.common.text import words as spoken
 from dialog.errors import TodError
 from dialog.generation.adapters import LORA_TARGETS, merge_adapters
 from dialog.generation.decode import decode, settings_rules
@@ -42,11 +43,10 @@ from dialog.generation.shortlist import FILE as SHORTLIST_FILE
 from dialog.generation.shortlist import ShortlistHead, output_layer
 from dialog.generation.shortlist import install as install_shortlist
 from dialog.generation.shortlist import read as read_shortlist
+from dialog.infra.artifacts import fit_trained, load_trained, save_trained, write_meta
 from dialog.nlg.template import TemplateNLG
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.text import tidy
-from dialog.text import words as spoken
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
 
 A = ActType
@@ -78,7 +78,7 @@ def build(config: NLGConfig) -> nn.Module:
     from peft import LoraConfig, inject_adapter_in_model
     from transformers import BertLMHeadModel, EncoderDecoderModel
 
-    from dialog.encoder import load_encoder
+    from dialog.infra.encoder import load_encoder
 
     encoder: Any = load_encoder()
     decoder_config = encoder.config.__class__(**encoder.config.to_dict())
@@ -108,7 +108,7 @@ def build(config: NLGConfig) -> nn.Module:
 
 
 def tokenizer_ids(model: Any) -> None:
-    from dialog.encoder import load_tokenizer
+    from dialog.infra.encoder import load_tokenizer
 
     tokenizer = load_tokenizer()
     model.config.decoder_start_token_id = tokenizer.cls_token_id
@@ -203,7 +203,7 @@ class Seq2SeqNLG:
         meta: dict[str, Any] | None = None,
         inference: NLGInference | None = None,
     ) -> None:
-        from dialog.encoder import load_tokenizer
+        from dialog.infra.encoder import load_tokenizer
 
         self.model = model
         self.config = config
@@ -491,7 +491,7 @@ class Seq2SeqNLG:
             if ids is not None:
                 install_shortlist(model, ids)
             if inference.int8:
-                from dialog.encoder import quantize
+                from dialog.infra.encoder import quantize
 
                 model = quantize(model)  # a copy: the shortlist head is found again in __init__
         return cls(model, config, meta, inference)

@@ -11,9 +11,9 @@ import string
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
+from dialog.common.text import join, words
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.text import join, words
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
 
 A = ActType

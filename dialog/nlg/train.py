@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
+from dialog.common.delex import delexicalise_text
 from dialog.data.views import NLGPair
-from dialog.delex import delexicalise_text
 from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG
 from dialog.schema import Schema
 from dialog.train.spec import LoopSpec, read_spec

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from dialog import artifacts
 from dialog.backend import Backend
 from dialog.data.views import tokenize
-from dialog.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.errors import TodError
+from dialog.infra import artifacts
+from dialog.infra.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.nlu.crf import pack_words
 from dialog.nlu.joint import JointConfig, JointEnsemble, JointModel
 from dialog.nlu.targets import Target, context_text

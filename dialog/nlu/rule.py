@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
+from dialog.common.text import words
 from dialog.data.views import tokenize
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.text import words
 from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState
 
 A = ActType

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from dialog.common.text import words
 from dialog.data.views import NLUExample, tokenize
-from dialog.text import words
 from dialog.types import DONTCARE, ActType, DialogueAct, SlotSpan
 
 A = ActType

@@ -104,8 +104,8 @@ def simulated_targets(
 ) -> list[Target]:
     """Targets from a schema alone: text-level simulated dialogues (agenda user, varied templates,
     values from the schema and its backend), with the user's acts as labels."""
-    from dialog.agent import create_agent
-    from dialog.simulation import run_dialogue
+    from dialog.conversation.agent import create_agent
+    from dialog.conversation.simulation import run_dialogue
     from dialog.user.agenda import AgendaUser
     from dialog.user.goals import GoalSampler
     from dialog.user.text import UserText

@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dialog.backend import Backend
-from dialog.lookup import constraints, ready
+from dialog.common.state import call_turn, canonical_value, last_user_acts, offered_keys
+from dialog.infra.lookup import constraints, ready
 from dialog.policy.form import MAX_OPTIONS, FormPolicy
 from dialog.schema import Intent, Schema
-from dialog.state import call_turn, canonical_value, last_user_acts, offered_keys
 from dialog.types import (
     ActType,
     BackendResult,

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
-from dialog.lookup import constraints, ready
+from dialog.common.state import call_turn, canonical_value, current_row, last_user_acts, offered_keys
+from dialog.infra.lookup import constraints, ready
 from dialog.registry import registry
 from dialog.schema import Intent, Schema
-from dialog.state import call_turn, canonical_value, current_row, last_user_acts, offered_keys
 from dialog.types import (
     DONTCARE,
     ActType,

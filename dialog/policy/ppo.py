@@ -17,8 +17,8 @@ import torch
 import yaml
 
 from dialog.backend import Backend
+from dialog.common.paths import project_root
 from dialog.errors import TodError
-from dialog.paths import project_root
 from dialog.policy.actions import ActionSpace, Move
 from dialog.policy.features import SIZE, observe
 from dialog.registry import registry

@@ -274,8 +274,8 @@ def _train_seed_alone(
     import shutil
     import tempfile
 
-    from dialog import paths
     from dialog.backend import open_backends
+    from dialog.common import paths
 
     if spec.threads:
         torch.set_num_threads(spec.threads)

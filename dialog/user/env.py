@@ -21,14 +21,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from dialog.agent import PipelineAgent
 from dialog.backend import Backend
+from dialog.conversation.agent import PipelineAgent
+from dialog.conversation.session import Session
+from dialog.conversation.simulation import MAX_TURNS, SimulatedDialogue, Transcript
 from dialog.eval.metrics import score_dialogue
 from dialog.policy.actions import ActionSpace, Move, Situation
 from dialog.policy.features import SIZE, observe
 from dialog.schema import Schema
-from dialog.session import Session
-from dialog.simulation import MAX_TURNS, SimulatedDialogue, Transcript
 from dialog.types import DialogueState
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel

@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dialog.delex import delexicalise, lexicalise, placeholder, slot_errors
+from dialog.common.delex import delexicalise, lexicalise, placeholder, slot_errors
+from dialog.common.text import words
 from dialog.nlg.seq2seq import Seq2SeqNLG
 from dialog.schema import Schema
-from dialog.text import words
 from dialog.types import DONTCARE, ActType, Dialogue, DialogueAct, GenerationSettings, Speaker
 from dialog.user.text import UserText
 
@@ -124,7 +124,7 @@ class LearnedUserText:
 def training_pairs(pairs: Iterable[UserPair], schemas: Mapping[str, Schema]) -> tuple[list[Any], int]:
     """(source, delexicalised target) of each pair whose values are all in its words, and how many
     were dropped (a value the user did not say as written would teach the model to drop values)."""
-    from dialog.delex import delexicalise_text
+    from dialog.common.delex import delexicalise_text
 
     out, skipped = [], 0
     for pair in pairs:

@@ -29,9 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dialog.common.yamlpos import Located, Problem, YamlProblems, read_located
 from dialog.schema import Schema
 from dialog.types import Goal, SubGoal
-from dialog.yamlpos import Located, Problem, YamlProblems, read_located
 
 
 class TaskSpec(BaseModel):

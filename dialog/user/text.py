@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+from dialog.common.text import words
 from dialog.schema import Schema
-from dialog.text import words
 from dialog.types import DONTCARE, ActType, DialogueAct
 from dialog.user.corpus import Key, fill, signature
 

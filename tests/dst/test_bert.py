@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from dialog.common.paths import models_dir
 from dialog.dst.bert import BertDST, fuse, history_of, snap, system_said
 from dialog.dst.features import Gold, History
 from dialog.dst.model import DSTConfig
 from dialog.errors import TodError
-from dialog.paths import models_dir
 from dialog.schema import Schema
 from dialog.train.loop import TrainConfig
 from dialog.types import ActType, DialogueAct, DialogueState, Frame, FrameState, Speaker, Turn

@@ -17,7 +17,7 @@ from dialog.dst.features import (
     find_span,
     span_text,
 )
-from dialog.encoder import load_tokenizer
+from dialog.infra.encoder import load_tokenizer
 from dialog.schema import Schema
 from dialog.types import ActType, DialogueAct, FrameState
 

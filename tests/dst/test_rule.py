@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from dialog.common.state import canonical_value
 from dialog.dst.rule import RuleDST
-from dialog.state import canonical_value
 from dialog.types import ActType, DialogueAct, DialogueState, Frame, FrameState, Speaker, Turn
 
 A = ActType

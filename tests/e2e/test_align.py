@@ -146,9 +146,9 @@ def test_committed_model_reads_restaurants_2_in_restaurants_1_names(data_dir) ->
 
 @COMMITTED
 def test_committed_agent_tracks_a_new_service_under_its_own_names(data_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from dialog.agent import create_agent
     from dialog.backend import open_backends
-    from dialog.dbbuild import build_sgd_databases
+    from dialog.conversation.agent import create_agent
+    from dialog.infra.dbbuild import build_sgd_databases
     from dialog.registry import load_builtins
     from dialog.schema import load_schemas
     from dialog.types import DialogueState

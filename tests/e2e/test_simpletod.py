@@ -457,8 +457,8 @@ def test_int8_weights_load_back_close_and_smaller(tiny_model, tmp_path) -> None:
 def test_int8_inference_quantizes_the_layers_and_writes_the_same_belief(
     tiny_model, showcase, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    from dialog.artifacts import update_meta
     from dialog.e2e.track import context, write_belief
+    from dialog.infra.artifacts import update_meta
 
     tiny_model.save(tmp_path)
     vocab = Vocabulary(tiny_model.tokenizer, list(showcase.values()))
@@ -504,8 +504,8 @@ def test_committed_model_writes_a_valid_belief_on_a_known_turn(data_dir) -> None
 
 @COMMITTED
 def test_committed_agent_answers_odd_input_and_leaves_the_tables_alone(showcase) -> None:  # type: ignore[no-untyped-def]
-    from dialog.agent import create_agent
     from dialog.backend import open_backends
+    from dialog.conversation.agent import create_agent
 
     schemas = list(showcase.values())
     backends = open_backends(schemas)
@@ -531,8 +531,8 @@ def test_committed_agent_answers_odd_input_and_leaves_the_tables_alone(showcase)
 def test_an_action_without_its_value_is_dropped_and_said_so(showcase) -> None:  # type: ignore[no-untyped-def]
     """An offer with no result to take it from is dropped; the agent then answers with the template,
     since the model's reply would follow the actions it wrote."""
-    from dialog.agent import create_agent
     from dialog.backend import open_backends
+    from dialog.conversation.agent import create_agent
 
     schemas = list(showcase.values())
     agent = create_agent("simpletod", schemas, open_backends(schemas))

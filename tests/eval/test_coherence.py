@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dialog.common.paths import models_dir
 from dialog.eval.coherence import (
     NEGATIVES,
     CoherenceConfig,
@@ -16,7 +17,6 @@ from dialog.eval.coherence import (
     auc_by_kind,
     examples,
 )
-from dialog.paths import models_dir
 
 
 def test_negatives_are_of_the_kind_they_claim(dev_dialogues) -> None:  # type: ignore[no-untyped-def]

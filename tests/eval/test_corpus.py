@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dialog.agent import create_agent
+from dialog.conversation.agent import create_agent
 from dialog.eval.corpus import CorpusConfig, acts_f1, evaluate_corpus, same_call
 from dialog.types import (
     ActType,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import random
 
+from dialog.conversation.simulation import run_dialogue
 from dialog.eval.dialogues import EvalConfig, evaluate
-from dialog.simulation import run_dialogue
 from dialog.types import ActType, DialogueAct, Goal, SubGoal
 from dialog.user.agenda import AgendaUser
 

@@ -128,3 +128,20 @@ def test_a_missing_frame_or_other_utterances_are_errors() -> None:
     hyp["turns"][1]["utterance"] = "something else"
     with pytest.raises(ValueError, match="do not match"):
         score([ref], [hyp], {"Cafe_1": SCHEMA}, set())
+
+
+def test_the_tracker_is_chosen_by_the_kind_the_model_records(tmp_path: Path) -> None:
+    import json
+
+    from dialog.errors import TodError
+    from dialog.eval.dst import TRACKERS, TrackerOptions, tracker_for
+
+    assert set(TRACKERS) == {"dst-bert", "simpletod"}
+    (tmp_path / "meta.json").write_text(json.dumps({"kind": "nlu-bert", "format_version": 1}))
+    with pytest.raises(TodError, match="'nlu-bert' model to track with; trackers are dst-bert, simpletod"):
+        tracker_for(str(tmp_path))
+    with pytest.raises(TodError, match="no model"):
+        tracker_for(str(tmp_path / "nowhere"))
+    # Options that the kind cannot take are refused before anything loads.
+    with pytest.raises(TodError, match="--beams applies to simpletod"):
+        tracker_for("dst-bert", TrackerOptions(beams=2))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dialog.common.paths import models_dir
 from dialog.errors import TodError
 from dialog.eval.fluency import NgramLM, tokens
-from dialog.paths import models_dir
 
 CORPUS = [
     "is there anything else i can help you with?",

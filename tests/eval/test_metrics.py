@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dialog.conversation.simulation import Transcript, TurnRecord
 from dialog.eval.metrics import aggregate, distinct_n, repeated_turns, score_dialogue
-from dialog.simulation import Transcript, TurnRecord
 from dialog.types import (
     ActType,
     BackendResult,

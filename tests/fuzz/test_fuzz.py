@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialog.agent import create_agent
 from dialog.backend import open_backends
+from dialog.conversation.agent import create_agent
 from dialog.errors import TodError
 from dialog.schema import load_schema
 from dialog.types import DialogueState

@@ -9,15 +9,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from dialog.delex import delexicalise, delexicalise_text, lexicalise, literals, options_clause, slot_errors
+from dialog.common.delex import (
+    delexicalise,
+    delexicalise_text,
+    lexicalise,
+    literals,
+    options_clause,
+    slot_errors,
+)
+from dialog.common.paths import models_dir
+from dialog.common.text import tidy
 from dialog.errors import TodError
 from dialog.generation import Network, shortlist
 from dialog.generation.lean import LeanDecoder
 from dialog.generation.rules import NoStutter, SlotConstraint
 from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG, degenerate
 from dialog.nlg.template import TemplateNLG
-from dialog.paths import models_dir
-from dialog.text import tidy
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
 
 A = ActType
@@ -100,7 +107,7 @@ def test_guard_falls_back_on_the_template_when_every_beam_errs(untrained: Seq2Se
 
 
 def test_no_stutter_bars_repeated_trigrams_and_doubled_marks_outside_placeholders() -> None:
-    from dialog.encoder import load_tokenizer
+    from dialog.infra.encoder import load_tokenizer
 
     tokenizer = load_tokenizer()
     rule = NoStutter(tokenizer)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+from dialog.common.text import words
 from dialog.nlg.template import TemplateNLG
-from dialog.text import words
 from dialog.types import ActType, DialogueAct, DialogueState, FrameState
 
 A = ActType

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from dialog.common.paths import models_dir
 from dialog.nlu.bert import BertNLU, _spans
 from dialog.nlu.targets import Target, target_from_acts
-from dialog.paths import models_dir
 from dialog.train.loop import TrainConfig
 from dialog.types import ActType, DialogueAct, DialogueState
 
@@ -210,8 +210,8 @@ def test_committed_default_model_still_scores_on_sgd_dev(dev_dialogues) -> None:
 
 
 def test_pipeline_agent_reads_the_showcase(showcase) -> None:  # type: ignore[no-untyped-def]
-    from dialog.agent import create_agent
     from dialog.backend import open_backends
+    from dialog.conversation.agent import create_agent
 
     schemas = list(showcase.values())
     agent = create_agent("pipeline", schemas, open_backends(schemas))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dialog.agent import PipelineAgent
+from dialog.conversation.agent import PipelineAgent
 from dialog.types import ActType, DialogueAct, DialogueState, Reply
 
 A = ActType
@@ -189,8 +189,8 @@ def test_goodbye_and_nothing_understood(form_agent) -> None:  # type: ignore[no-
 
 
 def test_a_schema_without_transactional_intent_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from dialog.agent import create_agent
     from dialog.backend import open_backends
+    from dialog.conversation.agent import create_agent
     from dialog.schema import load_schema
 
     path = tmp_path / "weather.yaml"

@@ -128,7 +128,7 @@ def test_a_missing_or_broken_policy_is_a_clear_error(tmp_path, showcase) -> None
 
 
 def test_committed_policy_loads_and_succeeds_on_unseen_schemas(showcase) -> None:  # type: ignore[no-untyped-def]
-    from dialog.agent import create_agent
+    from dialog.conversation.agent import create_agent
 
     schemas = list(showcase.values())  # never seen in training (SGD services only)
     backends = open_backends(schemas)

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from dialog.backend import open_backends
-from dialog.simulation import run_dialogue
+from dialog.conversation.simulation import run_dialogue
 from dialog.types import ActType, DialogueAct, Goal, SubGoal
 from dialog.user.agenda import AgendaUser, UserConfig
 from dialog.user.errors import ErrorModel

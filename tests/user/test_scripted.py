@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from dialog.backend import open_backends
+from dialog.common.yamlpos import YamlProblems
 from dialog.eval.dialogues import EvalConfig, evaluate
 from dialog.types import ActType
 from dialog.user.scripted import load_goals
-from dialog.yamlpos import YamlProblems
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "data/goals/showcase.yaml"

@@ -18,7 +18,7 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on the showcase schemas, on 127.0.0.1 and a free port, with its own log and schema folder."""
-    from dialog.assistant import Assistant
+    from dialog.app.assistant import Assistant
     from web.app import build
 
     tmp = tmp_path_factory.mktemp("app")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from dialog.backend import open_backends
+from dialog.conversation.session import Session
 from dialog.protocols import Agent
 from dialog.registry import load_builtins
-from dialog.session import Session
 from dialog.types import Reply, Speaker
 
 TURNS = ["I want to transfer 50 euros to Maria Silva from my checking account", "yes", "thanks, that's all"]

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
+from dialog.common.state import last_user_acts
 from dialog.schema import Intent, Schema
-from dialog.state import last_user_acts
 from dialog.types import ActType, BackendResult, DialogueState, FrameState, ServiceCall
 
 log = logging.getLogger(__name__)

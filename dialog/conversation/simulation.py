@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dialog.backend import Backend
+from dialog.conversation.session import Session
 from dialog.protocols import Agent, Corruptor, UserSimulator, UserWords
-from dialog.session import Session
 from dialog.types import ActType, DialogueAct, DialogueState, Goal, Reply
 from dialog.user.agenda import UserState
 

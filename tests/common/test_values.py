@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialog.values import dates, numbers, same_value, times
+from dialog.common.values import dates, numbers, same_value, times
 
 
 @pytest.mark.parametrize(

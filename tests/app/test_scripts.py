@@ -9,11 +9,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from dialog.scripts import diff_lines, junit_xml, load_scripts, parse_act, run_script
+from dialog.app.scripts import diff_lines, junit_xml, load_scripts, parse_act, run_script
+from dialog.common.yamlpos import YamlProblems
 from dialog.types import ActType, DialogueAct
-from dialog.yamlpos import YamlProblems
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:

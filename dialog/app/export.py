@@ -1,7 +1,7 @@
-"""Artifacts made from trained ones (``tod export ...``): a SimpleTOD model stored as int8 rows (or the
-mean of fine-tuned copies), the Transformer NLG's output-layer shortlist, the fluency model, and an
-NLU ensemble of seed models. Each says what it wrote and the figure to check it by; measure before
-committing (docs/results.md, docs/log/)."""
+"""Artifacts made from trained ones (``tod export ...``): a SimpleTOD model stored as int8 rows (or the mean
+of fine-tuned copies), the Transformer NLG's output-layer shortlist and how it loads for use, the fluency
+model, an NLU ensemble of seed models, a benchmark NLU's intent-slot table. Each says what it wrote and
+the figure to check it by; measure before committing (docs/results.md, docs/log/)."""
 
 from __future__ import annotations
 
@@ -17,15 +17,27 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sklearn.metrics import roc_auc_score
 
+from dialog.data.nlu_bench import load_benchmark
+from dialog.data.sgd import load_dialogues
+from dialog.data.views import nlg_pairs
+from dialog.e2e.simpletod import SimpleTOD, copy_side_files
 from dialog.errors import TodError
+from dialog.eval.fluency import NgramLM, delexicalised_turns
+from dialog.eval.nlu import score_targets
+from dialog.generation import shortlist
+from dialog.infra.artifacts import kind, resolve, update_meta
+from dialog.nlg.seq2seq import KIND, Seq2SeqNLG
+from dialog.nlg.train import examples, sgd_schemas
+from dialog.nlu.bert import BertNLU, intent_slot_table
+from dialog.nlu.targets import benchmark_targets
 
 
 def simpletod_int8(models: Sequence[str | Path], out: Path) -> dict[str, Any]:
     """The SimpleTOD model (several: the mean of their weights, a "model soup" of copies fine-tuned
     from one another; Wortsman et al. 2022) saved with its large matrices as int8 rows with one fp16
     scale per row, restored to floats on loading; the first model's side files go along."""
-    from dialog.e2e.simpletod import SimpleTOD, copy_side_files
 
     if not models:
         raise TodError("give the model to store (--model), or several to average")
@@ -65,13 +77,6 @@ def simpletod_int8(models: Sequence[str | Path], out: Path) -> dict[str, Any]:
 def nlg_shortlist(model: str, data_dir: str | None) -> dict[str, Any]:
     """The output-layer shortlist of the Transformer NLG ``model`` (every word piece of SGD train's
     delexicalised system turns), written into its directory."""
-    from dialog.artifacts import resolve
-    from dialog.data.sgd import load_dialogues
-    from dialog.data.views import nlg_pairs
-    from dialog.generation import shortlist
-    from dialog.nlg.seq2seq import Seq2SeqNLG
-    from dialog.nlg.train import examples, sgd_schemas
-
     nlg = Seq2SeqNLG.load(model, int8=False, shortlist=False).with_schemas(sgd_schemas(data_dir, "train"))
     pairs = [p for p in nlg_pairs(load_dialogues(data_dir, "train")) if p.acts]
     made, _ = examples(nlg, pairs)
@@ -86,12 +91,6 @@ def fluency_model(
     """The fluency model (trigram Kneser-Ney on SGD train system turns, delexicalised), saved to ``out``
     and validated: real SGD dev system turns against the same turns with their words shuffled (AUC of
     the negated perplexity)."""
-    from sklearn.metrics import roc_auc_score
-
-    from dialog.data.sgd import load_dialogues
-    from dialog.data.views import nlg_pairs
-    from dialog.eval.fluency import NgramLM, delexicalised_turns
-
     start = time.perf_counter()
     train = delexicalised_turns([p for p in nlg_pairs(load_dialogues(data_dir, "train")) if p.utterance])
     NgramLM().fit(train, min_count=min_count).save(out)
@@ -131,11 +130,6 @@ def nlu_ensemble(
     of their logits and CRFs): copied into ``out`` (``seed0/``, ...) under a meta.json with the shared
     config (and the intent → slots table with ``intent_slots``). Returns the dev scores of each
     member and of the ensemble, so that the choice is made on dev."""
-    from dialog.data.nlu_bench import load_benchmark
-    from dialog.eval.nlu import score_targets
-    from dialog.nlu.bert import BertNLU, intent_slot_table
-    from dialog.nlu.targets import benchmark_targets
-
     if len(members) < 2:
         raise TodError("an ensemble needs two or more members (--member)")
     with tempfile.TemporaryDirectory() as tmp:  # the members may live inside ``out``
@@ -177,3 +171,30 @@ def nlu_ensemble(
     meta["metrics"][f"{data}_dev"] = scores["ensemble"]
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     return {"out": str(out), "dev": scores}
+
+
+def nlg_inference(model: str, int8: bool, shortlist: bool) -> dict[str, Any]:
+    """Record in the Transformer NLG's meta.json how it loads for use (``inference``: int8 linears, the
+    output-layer shortlist; measured by bench/nlg_speed.py), after loading it so to check it can."""
+    if kind(model) != KIND:
+        raise TodError(f"{model}: not a Transformer NLG ({KIND})")
+    Seq2SeqNLG.load(model, int8=int8, shortlist=shortlist)  # a missing shortlist fails here
+    chosen = {"int8": int8, "shortlist": shortlist}
+    update_meta(resolve(model), {"inference": chosen})
+    return {"model": str(resolve(model)), "inference": chosen}
+
+
+def nlu_intent_slots(model: str, data: str, data_dir: str | None) -> dict[str, Any]:
+    """Store in a benchmark NLU's config the slots each intent had in the training split
+    (``JointConfig.intent_slots``): from then on a word's tag is one of its intent's slots. Scores dev
+    before and after (bench/nlu_intent_slots.py measures dev and test; decide on dev)."""
+    table = intent_slot_table(list(benchmark_targets(load_benchmark(data, data_dir, "train"))))
+    dev = list(benchmark_targets(load_benchmark(data, data_dir, "dev")))
+    nlu = BertNLU.load(model)
+    before = score_targets(nlu, dev)
+    meta_file = resolve(model) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["config"]["intent_slots"] = table
+    meta_file.write_text(json.dumps(meta, indent=1) + "\n")
+    after = score_targets(BertNLU.load(model), dev)
+    return {"model": str(resolve(model)), "intents": len(table), "dev_before": before, "dev_after": after}

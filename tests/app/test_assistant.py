@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from dialog.assistant import Assistant
+from dialog.app.assistant import Assistant
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_default_agent_falls_back_to_form_without_models(

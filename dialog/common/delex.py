@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from dialog.text import join
+from dialog.common.text import join
 from dialog.types import ActType, DialogueAct
 
 A = ActType

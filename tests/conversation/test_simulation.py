@@ -7,12 +7,12 @@ import random
 
 import pytest
 
-from dialog.agent import create_agent
 from dialog.backend import open_backends
+from dialog.conversation.agent import create_agent
+from dialog.conversation.session import Session
+from dialog.conversation.simulation import SimulatedDialogue, run_dialogue
 from dialog.policy.train import PolicyTrainSpec, form_chooser, make_env
 from dialog.protocols import Corruptor, StagedAgent, UserSimulator, UserWords
-from dialog.session import Session
-from dialog.simulation import SimulatedDialogue, run_dialogue
 from dialog.types import Goal, SubGoal
 from dialog.user.agenda import AgendaUser
 from dialog.user.errors import ErrorModel

@@ -12,12 +12,12 @@ from dataclasses import asdict
 from typing import Any
 
 from dialog.backend import Backend
-from dialog.lookup import BackendLookup
+from dialog.common.state import turn_frames
+from dialog.common.text import MAX_INPUT_CHARS
+from dialog.infra.lookup import BackendLookup
 from dialog.protocols import DST, NLG, NLU, Policy
 from dialog.registry import load_builtins, registry
 from dialog.schema import Schema
-from dialog.state import turn_frames
-from dialog.text import MAX_INPUT_CHARS
 from dialog.types import (
     BackendResult,
     DialogueAct,

@@ -11,7 +11,7 @@ def project_root() -> Path:
     home = os.environ.get("TOD_HOME")
     if home:
         return Path(home)
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]
 
 
 def schemas_dir() -> Path:

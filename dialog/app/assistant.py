@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dialog import paths
-from dialog.agent import AGENT_STAGES, PipelineAgent, create_agent
 from dialog.backend import Backend, open_backends
-from dialog.convlog import ConversationLog
+from dialog.common import paths
+from dialog.common.yamlpos import Problem, YamlProblems, load_located
+from dialog.conversation.agent import AGENT_STAGES, PipelineAgent, create_agent
+from dialog.conversation.session import Session
 from dialog.errors import BackendError, TodError
+from dialog.infra.convlog import ConversationLog
 from dialog.registry import load_builtins, registry
 from dialog.schema import Schema, expand_paths, load_schema, load_schemas, parse_schema
-from dialog.session import Session
 from dialog.types import (
     BackendResult,
     DialogueAct,
@@ -29,7 +30,6 @@ from dialog.types import (
     StageTrace,
     Turn,
 )
-from dialog.yamlpos import Problem, YamlProblems, load_located
 
 
 @dataclass
@@ -115,7 +115,7 @@ class Assistant:
 
     def agent_names(self) -> list[str]:
         """The pipeline agents, and ``simpletod`` when its model is there."""
-        from dialog.paths import models_dir
+        from dialog.common.paths import models_dir
 
         names = sorted(AGENT_STAGES)
         return [*names, "simpletod"] if (models_dir() / "simpletod" / "meta.json").is_file() else names
@@ -232,7 +232,7 @@ class Assistant:
 
     def user_texts(self) -> list[str]:
         """The simulated users' words the app offers: the learned user first, when it is installed."""
-        from dialog.paths import models_dir
+        from dialog.common.paths import models_dir
         from dialog.user.learned import MODEL
 
         return ["model", "templates"] if (models_dir() / MODEL / "meta.json").is_file() else ["templates"]

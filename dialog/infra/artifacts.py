@@ -17,20 +17,30 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
-from dialog.encoder import lora_state, merged_encoder, quantize
 from dialog.errors import TodError
+from dialog.infra.encoder import lora_state, merged_encoder, quantize
 
 RESERVED = ("format_version", "kind", "config", "date", "_directory")
 
 
 def resolve(path: str | Path) -> Path:
     """A directory, or the name of a committed artifact under data/models."""
-    from dialog.paths import models_dir
+    from dialog.common.paths import models_dir
 
     directory = Path(path)
     if not directory.exists() and (models_dir() / str(path)).exists():
         return models_dir() / str(path)
     return directory
+
+
+def kind(path: str | Path) -> str | None:
+    """The ``kind`` a model directory's meta.json records (None when there is none to read)."""
+    meta = resolve(path) / "meta.json"
+    try:
+        found = json.loads(meta.read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(found) if found is not None else None
 
 
 def save(
@@ -142,6 +152,17 @@ def update_meta(directory: Path, meta: Mapping[str, Any]) -> None:
         {k: v for k, v in meta.items() if k not in ("format_version", "kind", "config", "_directory")}
     )
     (directory / "meta.json").write_text(json.dumps(current, indent=1) + "\n")
+
+
+def record_metrics(model: str | Path, key: str, metrics: Mapping[str, Any]) -> None:
+    """Store one evaluation's figures, dated, under ``metrics[key]`` in a model's meta.json (the
+    committed artifacts' tests check against them)."""
+    from datetime import UTC, datetime
+
+    meta_file = resolve(model) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta.setdefault("metrics", {})[key] = {**metrics, "date": datetime.now(UTC).date().isoformat()}
+    meta_file.write_text(json.dumps(meta, indent=1) + "\n")
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """One conversation: an agent, the state it carries from turn to turn, the backends it may change,
 and a log. ``step`` is one exchange (the user's words or acts in, the agent's reply out).
 
-Every loop that holds a conversation steps one: simulated dialogues (``dialog.simulation``, and
+Every loop that holds a conversation steps one: simulated dialogues (``dialog.conversation.simulation``, and
 through it the evaluator, the policy's gym environment, ``tod bench`` and the training-data
 simulators), corpus replay, the conversation scripts and the app. Typed to the ``Agent`` protocol, so
 any agent plays in any of them. A policy being trained chooses the system's acts itself: ``hear`` then

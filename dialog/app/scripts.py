@@ -24,7 +24,7 @@ A script file (YAML, version 1) holds one or more scripts::
           reply: (?i)booked                                    # some reply matches
 
 ``call_args`` compares values by meaning where they are dates, times or amounts ("7:30 pm" is
-"19:30"; ``dialog.values.same_value``), else case-blind. A script-level ``expect`` asks for an
+"19:30"; ``dialog.common.values.same_value``), else case-blind. A script-level ``expect`` asks for an
 outcome, not for the order of the system's questions, so a conversation in a person's words can check
 what got done however the agent went about it.
 
@@ -45,11 +45,11 @@ from xml.etree import ElementTree
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from dialog.common.values import same_value
+from dialog.common.yamlpos import Located, Problem, YamlProblems, read_located
+from dialog.conversation.session import Session
 from dialog.schema import Schema
-from dialog.session import Session
 from dialog.types import ActType, BackendResult, DialogueAct, DialogueState, ServiceCall
-from dialog.values import same_value
-from dialog.yamlpos import Located, Problem, YamlProblems, read_located
 
 ACT = re.compile(r"^\s*([A-Z_]+)\s*(?:\(\s*([A-Za-z0-9_]*)\s*(?:=\s*(.*?))?\s*\))?\s*$")
 USER_ACTS = {
