@@ -10,8 +10,12 @@ from typing import Any
 
 from pydantic import Field
 
-from dialog.data.sgd import seen_services, sgd_x_variant
+from dialog.data.sgd import load_dialogues, read_sgd_schemas, rename_dialogue, seen_services, sgd_x_variant
+from dialog.dst.bert import BertDST
+from dialog.dst.model import DSTConfig
+from dialog.dst.sgd import gold_features
 from dialog.eval.dst import bert_tracker, score_tracked
+from dialog.train.loop import TrainConfig
 from dialog.train.spec import LoopSpec, read_spec
 
 
@@ -35,12 +39,6 @@ def load_spec(path: Path | None) -> DSTTrainSpec:
 
 
 def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: bool = True) -> dict[str, Any]:
-    from dialog.data.sgd import load_dialogues, read_sgd_schemas
-    from dialog.dst.bert import BertDST
-    from dialog.dst.model import DSTConfig
-    from dialog.dst.sgd import gold_features
-    from dialog.train.loop import TrainConfig
-
     config = DSTConfig(max_length=spec.max_length, lora_rank=spec.lora_rank, lora_alpha=spec.lora_alpha)
     dst = (BertDST.resume(spec.resume) if spec.resume else BertDST.from_config(config)).with_schemas(
         read_sgd_schemas(data_dir, "train")
@@ -48,8 +46,6 @@ def train_dst(spec: DSTTrainSpec, out: Path, data_dir: str | None, progress: boo
     t0 = time.perf_counter()
     train_dialogues = load_dialogues(data_dir, "train")
     if spec.sgd_x_variants:
-        from dialog.data.sgd import rename_dialogue
-
         rng = random.Random(spec.seed + 1)
         variants = {v: sgd_x_variant(data_dir, "train", v) for v in spec.sgd_x_variants}
         for schemas, _ in variants.values():

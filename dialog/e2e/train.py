@@ -17,10 +17,17 @@ from typing import Any
 
 from pydantic import Field
 
+from dialog.backend import open_backends
 from dialog.common.delex import delexicalise, delexicalise_text
+from dialog.data.sgd import load_dialogues, read_sgd_schemas
+from dialog.e2e.align import save_trained
 from dialog.e2e.format import Segments, sgd_segments
 from dialog.e2e.simpletod import SimpleTOD, SimpleTODConfig, TargetLoss
-from dialog.schema import Schema
+from dialog.e2e.simulate import simulated_dialogues
+from dialog.eval.dst import evaluate_tracker, simpletod_tracker
+from dialog.generation import shortlist
+from dialog.schema import Schema, expand_paths, load_schemas
+from dialog.train.loop import TrainConfig, summary, train
 from dialog.train.spec import LoopSpec, read_spec
 from dialog.types import DialogueAct
 
@@ -123,12 +130,6 @@ def renamed(seg: Segments, names: dict[str, str]) -> Segments:
 def train_simpletod(
     spec: SimpleTODTrainSpec, out: Path, data_dir: str | None, progress: bool = True
 ) -> dict[str, Any]:
-    from dialog.data.sgd import load_dialogues, read_sgd_schemas
-    from dialog.e2e.align import save_trained
-    from dialog.eval.dst import evaluate_tracker, simpletod_tracker
-    from dialog.schema import expand_paths, load_schemas
-    from dialog.train.loop import TrainConfig, summary, train
-
     rng = random.Random(spec.seed)
     config = SimpleTODConfig(
         init=spec.init,
@@ -193,8 +194,6 @@ def train_simpletod(
 def write_shortlist(directory: Path, model: SimpleTOD, found: Sequence[Segments]) -> int:
     """The word pieces of the replies in ``found``, which the agent's replies keep to (the output
     layer scores those alone); returns how many."""
-    from dialog.generation import shortlist
-
     ids = shortlist.target_ids(model.tokenizer, (seg.response for seg in found if seg.response))
     shortlist.write(directory, ids)
     return len(ids)
@@ -203,10 +202,6 @@ def write_shortlist(directory: Path, model: SimpleTOD, found: Sequence[Segments]
 def synthetic_segments(spec: SimpleTODTrainSpec) -> list[Segments]:
     """The sequences of ``spec.synthetic_per_schema`` simulated dialogues per synthetic schema (names
     swapped as in SGD's, with their own RNG)."""
-    from dialog.backend import open_backends
-    from dialog.e2e.simulate import simulated_dialogues
-    from dialog.schema import expand_paths, load_schemas
-
     schemas = load_schemas(expand_paths(spec.synthetic_schemas))
     backends = open_backends(schemas)
     dialogues = list(

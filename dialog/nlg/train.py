@@ -15,9 +15,13 @@ from typing import Any
 from pydantic import Field
 
 from dialog.common.delex import delexicalise_text
-from dialog.data.views import NLGPair
+from dialog.data.sgd import load_dialogues, read_sgd_schemas
+from dialog.data.views import NLGPair, nlg_pairs
+from dialog.eval.nlg import score_examples
+from dialog.generation import Network
 from dialog.nlg.seq2seq import NLGConfig, Seq2SeqNLG
 from dialog.schema import Schema
+from dialog.train.loop import TrainConfig, summary, train
 from dialog.train.spec import LoopSpec, read_spec
 
 
@@ -58,16 +62,11 @@ def examples(nlg: Seq2SeqNLG, pairs: Iterable[NLGPair]) -> tuple[list[Example], 
 
 
 def sgd_schemas(data_dir: str | None, split: str) -> list[Schema]:
-    from dialog.data.sgd import read_sgd_schemas
 
     return list(read_sgd_schemas(data_dir, split))
 
 
 def train_nlg(spec: NLGTrainSpec, out: Path, data_dir: str | None, progress: bool = True) -> dict[str, Any]:
-    from dialog.data.sgd import load_dialogues
-    from dialog.data.views import nlg_pairs
-    from dialog.eval.nlg import score_examples
-
     rng = random.Random(spec.seed)
     nlg = start(spec).with_schemas(sgd_schemas(data_dir, "train") + sgd_schemas(data_dir, "dev"))
     pairs = list(nlg_pairs(load_dialogues(data_dir, "train")))
@@ -111,9 +110,6 @@ def fit(
 ) -> dict[str, Any]:
     """Train on (source, delexicalised target) pairs with the one training loop, keeping the best
     model by ``evaluate()["score"]`` in ``out``; its meta records the training (and ``noted``)."""
-    from dialog.generation import Network
-    from dialog.train.loop import TrainConfig, summary, train
-
     features = nlg.encode([s for s, _ in pairs], [t for _, t in pairs])
 
     def fresh() -> Any:

@@ -9,11 +9,23 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dialog.backend import Backend
-from dialog.nlu.targets import Target, target_from_acts
-from dialog.schema import Schema
+from dialog.backend import Backend, open_backends
+from dialog.conversation.agent import create_agent
+from dialog.conversation.simulation import run_dialogue
+from dialog.data.nlu_bench import load_benchmark
+from dialog.data.sgd import load_dialogues
+from dialog.data.views import nlu_examples
+from dialog.eval.nlu import latency, score_targets
+from dialog.nlu.bert import BertNLU, intent_slot_table
+from dialog.nlu.targets import Target, benchmark_targets, sgd_targets, target_from_acts
+from dialog.registry import load_builtins
+from dialog.schema import Schema, expand_paths, load_schemas
+from dialog.train.loop import TrainConfig
 from dialog.train.spec import LoopSpec, read_spec
 from dialog.types import DialogueAct
+from dialog.user.agenda import AgendaUser
+from dialog.user.goals import GoalSampler
+from dialog.user.text import UserText
 
 
 class NLUTrainSpec(LoopSpec):
@@ -46,18 +58,10 @@ def load_spec(path: Path | None) -> NLUTrainSpec:
 
 def training_data(spec: NLUTrainSpec, data_dir: str | None) -> tuple[list[Target], list[Target]]:
     """(train, dev) targets for the spec."""
-    from dialog.data.nlu_bench import load_benchmark
-    from dialog.nlu.targets import benchmark_targets, sgd_targets
-
     if spec.data in ("snips", "atis"):
         train = list(benchmark_targets(load_benchmark(spec.data, data_dir, "train")))
         dev = list(benchmark_targets(load_benchmark(spec.data, data_dir, "dev")))
         return train, dev
-    from dialog.backend import open_backends
-    from dialog.data.sgd import load_dialogues
-    from dialog.data.views import nlu_examples
-    from dialog.registry import load_builtins
-    from dialog.schema import expand_paths, load_schemas
 
     rng = random.Random(spec.seed)
     train = list(sgd_targets(nlu_examples(load_dialogues(data_dir, "train"))))
@@ -74,10 +78,6 @@ def training_data(spec: NLUTrainSpec, data_dir: str | None) -> tuple[list[Target
 
 
 def train_nlu(spec: NLUTrainSpec, out: Path, data_dir: str | None, progress: bool = True) -> dict[str, Any]:
-    from dialog.eval.nlu import latency, score_targets
-    from dialog.nlu.bert import BertNLU, intent_slot_table
-    from dialog.train.loop import TrainConfig
-
     train, dev = training_data(spec, data_dir)
     # Labels from the training data only: unseen services' intents and slots stay unknown to the model.
     config = BertNLU.labels_for(
@@ -104,12 +104,6 @@ def simulated_targets(
 ) -> list[Target]:
     """Targets from a schema alone: text-level simulated dialogues (agenda user, varied templates,
     values from the schema and its backend), with the user's acts as labels."""
-    from dialog.conversation.agent import create_agent
-    from dialog.conversation.simulation import run_dialogue
-    from dialog.user.agenda import AgendaUser
-    from dialog.user.goals import GoalSampler
-    from dialog.user.text import UserText
-
     agent = create_agent("form", schemas, backends)
     user, text = AgendaUser(schemas), UserText(schemas)
     out = []

@@ -21,10 +21,13 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from dialog.backend import open_backends
+from dialog.common import paths
 from dialog.errors import TodError
 from dialog.policy.actions import MOVE_NAMES, Move
 from dialog.policy.ppo import FORMAT_VERSION, META_FILE, MODEL_FILE, load_actor
-from dialog.schema import Schema
+from dialog.registry import load_builtins
+from dialog.schema import Schema, expand_paths, load_schemas
 from dialog.train.spec import read_spec
 from dialog.user.env import DialogueEnv, EnvConfig
 
@@ -62,9 +65,6 @@ def load_spec(path: Path | None) -> PolicyTrainSpec:
 
 
 def training_schemas(spec: PolicyTrainSpec) -> list[Schema]:
-    from dialog.registry import load_builtins
-    from dialog.schema import expand_paths, load_schemas
-
     load_builtins()
     schemas = [s for s in load_schemas(expand_paths(spec.schemas)) if s.service not in set(spec.exclude)]
     if not schemas:
@@ -273,9 +273,6 @@ def _train_seed_alone(
     holds a write transaction, which another process would wait on)."""
     import shutil
     import tempfile
-
-    from dialog.backend import open_backends
-    from dialog.common import paths
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
