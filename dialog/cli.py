@@ -622,6 +622,50 @@ def train_simpletod_command(
     _trained(train_simpletod(load_spec(config), out, data_dir, progress=_progress(quiet)), "turns", out)
 
 
+@eval_app.command("routing")
+def eval_routing_command(
+    json_out: Annotated[Path, typer.Option("--json", help="Write the figures here.")],
+    data_dir: DataDir = None,
+    split: Annotated[
+        str, typer.Option("--split", help="SGD split: every one of its services is loaded.")
+    ] = "dev",
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="A random sample of N dialogues (seed 0).")
+    ] = None,
+    nlu: Annotated[
+        str | None, typer.Option("--nlu", help="Also route with this NLU (rule, bert) for comparison.")
+    ] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Which service a user means, with all of a split's services loaded: the first turn of each
+    dialogue and each switch of service, routed by the schemas' descriptions (and by an NLU)."""
+    from dialog.eval.routing import evaluate_routing
+
+    parser = None
+    if nlu is not None:
+        from dialog.data.sgd import read_sgd_schemas
+        from dialog.registry import load_builtins, registry
+
+        load_builtins()
+        schemas = read_sgd_schemas(data_dir, split)
+        backends: dict[str, Backend] = {}
+        parser = registry.create("nlu", nlu, schemas=schemas, backends=backends)
+    with _progress_bar(quiet, "turns") as advance:
+        metrics = evaluate_routing(data_dir, split, sample, parser, progress=advance)
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(metrics, indent=1) + "\n")
+    router = metrics["router"]
+    seen, unseen = router["seen"].get("service_accuracy", 0), router["unseen"].get("service_accuracy", 0)
+    line = (
+        f"{router['n']} first turns, {metrics['services']} services: service "
+        f"{router['service_accuracy']:.3f} (seen {seen:.3f}, unseen {unseen:.3f}), "
+        f"intent {router['intent_accuracy']:.3f}"
+    )
+    if "nlu" in metrics:
+        line += f"; {nlu} NLU: service {metrics['nlu']['service_accuracy']:.3f}"
+    typer.echo(f"{line} -> {json_out}")
+
+
 @eval_app.command("nlg")
 def eval_nlg_command(
     json_out: Annotated[Path, typer.Option("--json", help="Write the metrics here.")],
