@@ -57,7 +57,24 @@ class Slot(_Strict):
         description="The possible values of a categorical slot; known values of a free-form one.",
     )
     examples: list[Text] = Field(default_factory=list, max_length=MAX_VALUES)
+    synonyms: dict[Text, list[Text]] = Field(
+        default_factory=dict,
+        max_length=MAX_VALUES,
+        description="Other words people use for a value, by value (`dentistry: [dentist, dental]`); "
+        "a categorical slot's keys are among its values. Read as the value, never said back.",
+    )
     prompt: Text | None = Field(default=None, description="The question that asks for this slot.")
+
+    def value_of(self, words: str) -> str | None:
+        """The value that ``words`` name (a value, or a synonym of one), matched without case."""
+        folded = words.casefold().strip()
+        for value in self.values:
+            if value.casefold() == folded:
+                return value
+        for value, others in self.synonyms.items():
+            if any(other.casefold() == folded for other in others):
+                return value
+        return None
 
 
 class Intent(_Strict):
@@ -169,7 +186,11 @@ class Schema(_Strict):
 
     def digest(self) -> str:
         """A short hash of the schema's content, recorded in the meta files of trained artifacts."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        for slot in data["slots"]:  # a schema without synonyms hashes as before they existed
+            if not slot["synonyms"]:
+                del slot["synonyms"]
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     # --- SGD schema.json ---------------------------------------------------------------------
@@ -256,6 +277,7 @@ def _check_references(schema: Schema, base: Path | None) -> list[tuple[Loc, str,
         slot_names.add(slot.name)
         if slot.categorical and not slot.values:
             out.append((("slots", i), f"categorical slot '{slot.name}' lists no values", False))
+        out.extend(_check_synonyms(i, slot))
     known = ", ".join(sorted(slot_names))
     intent_names = set()
     for i, intent in enumerate(schema.intents):
@@ -296,6 +318,30 @@ def _check_references(schema: Schema, base: Path | None) -> list[tuple[Loc, str,
                     out.append(((*loc, "rows", r, column), msg, True))
         if table.csv is not None and base is not None and not (base / table.csv).is_file():
             out.append(((*loc, "csv"), f"CSV file not found: {base / table.csv}", False))
+    return out
+
+
+def _check_synonyms(i: int, slot: Slot) -> list[tuple[Loc, str, bool]]:
+    """A synonym names one value: not a categorical slot's unknown value, not another value, not a
+    synonym of two values."""
+    out: list[tuple[Loc, str, bool]] = []
+    owner = {value.casefold(): value for value in slot.values}
+    for value, others in slot.synonyms.items():
+        loc: Loc = ("slots", i, "synonyms", value)
+        if slot.categorical and value not in slot.values:
+            listed = ", ".join(slot.values)
+            out.append(
+                (loc, f"synonyms for '{value}', which is not a value of slot '{slot.name}' ({listed})", True)
+            )
+            continue
+        for j, other in enumerate(others):
+            folded = other.casefold()
+            if owner.get(folded, value) != value:
+                known = owner[folded]
+                what = "a value" if known.casefold() == folded else f"a synonym of '{known}'"
+                msg = f"synonym '{other}' of '{value}' in slot '{slot.name}' is also {what}"
+                out.append(((*loc, j), msg, False))
+            owner.setdefault(folded, value)
     return out
 
 

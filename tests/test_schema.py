@@ -134,6 +134,29 @@ def test_categorical_default_and_templates_are_checked() -> None:
     assert any("'REQUEST:milk' names unknown slot 'milk'" in m for m in found)
 
 
+def test_synonyms_name_one_value_and_are_located() -> None:
+    with_synonyms = GOOD.replace(
+        "    values: [espresso, latte]\n",
+        "    values: [espresso, latte]\n    synonyms:\n      latte: [milky coffee, cafe latte]\n",
+    )
+    drink = parse_schema(load_located(with_synonyms, "s.yaml"), "s.yaml").slot("drink")
+    assert drink.value_of("Milky Coffee") == "latte" and drink.value_of("LATTE") == "latte"
+    assert drink.value_of("tea") is None
+    colliding = with_synonyms.replace(
+        "      latte: [milky coffee, cafe latte]\n",
+        "      latte: [milky coffee, short]\n      espresso: [short, latte]\n      mocha: [chocolate]\n",
+    )
+    found = problems(colliding)
+    assert "s.yaml:11:18: synonym 'short' of 'espresso' in slot 'drink' is also a synonym of 'latte'" in found
+    assert "s.yaml:11:25: synonym 'latte' of 'espresso' in slot 'drink' is also a value" in found
+    assert any(m.startswith("s.yaml:12:7: synonyms for 'mocha', which is not a value") for m in found)
+
+
+def test_synonyms_leave_the_digest_of_a_schema_without_them_alone() -> None:
+    plain = parse_schema(load_located(GOOD, "s.yaml"), "s.yaml")
+    assert plain.digest() == "1a1fe32641515220"  # as before synonyms existed (trained artifacts record it)
+
+
 def test_ten_thousand_slots_is_a_clear_error() -> None:
     slots = "".join(f"  - name: s{i}\n    description: slot {i}\n" for i in range(10_000))
     text = GOOD.split("slots:\n")[0] + "slots:\n" + slots + "intents:\n" + GOOD.split("intents:\n")[1]

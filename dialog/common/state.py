@@ -17,11 +17,15 @@ A = ActType
 def canonical_value(schema: Schema, slot: str, value: str) -> str | None:
     """The value as the schema spells it, or None when a categorical slot does not allow it."""
     spec = schema.slot(slot)
-    if value.casefold() == DONTCARE or not spec.categorical:
-        return DONTCARE if value.casefold() == DONTCARE else value
+    if value.casefold() == DONTCARE:
+        return DONTCARE
+    named = spec.value_of(value)  # a value or a synonym the schema lists, spelt as the schema does
+    if named is not None:
+        return named
+    if not spec.categorical:
+        return value
     by_fold = {v.casefold(): v for v in spec.values}
-    if value.casefold() in by_fold:
-        return by_fold[value.casefold()]
+    by_fold.update({o.casefold(): v for v, others in spec.synonyms.items() for o in others})
     match = process.extractOne(value.casefold(), list(by_fold), scorer=fuzz.ratio, score_cutoff=85)
     return by_fold[match[0]] if match else None
 

@@ -78,6 +78,15 @@ class _ServiceIndex:
         for slot, values in vocab.items():
             for value in values:
                 self.surface.setdefault((tuple(_norm_tokens(value)), slot), value)
+        for spec in schema.slots:  # a synonym is read as the value it names
+            for value, others in spec.synonyms.items():
+                for other in others:
+                    key = tuple(_norm_tokens(other))
+                    if key and len(key) <= MAX_NGRAM:
+                        slots = self.phrases.setdefault(key, [])
+                        if spec.name not in slots:
+                            slots.append(spec.name)
+                        self.surface.setdefault((key, spec.name), value)
         self.intent_words: dict[str, dict[str, float]] = {}
         service_words = {_stem(w) for w in words(re.sub(r"_\d+$", "", schema.service)).split()} - STOP
         for intent in schema.intents:

@@ -35,11 +35,16 @@ def test_a_near_twin_service_makes_the_router_ask(showcase) -> None:  # type: ig
     original = showcase["RestaurantBooking"]
     twin = Schema.model_validate({**original.model_dump(exclude_none=True), "service": "RestaurantBooking_2"})
     routing = ServiceRouter([*showcase.values(), twin]).route("book a table for four at a sushi place")
-    assert routing.unsure and {r.service for r in routing.routes[:2]} == {"RestaurantBooking", "RestaurantBooking_2"}
+    assert routing.unsure and {r.service for r in routing.routes[:2]} == {
+        "RestaurantBooking",
+        "RestaurantBooking_2",
+    }
     assert not ServiceRouter(list(showcase.values())).route("book a table for four at a sushi place").unsure
 
 
-@pytest.mark.parametrize("text", ["", "   ", "x" * 20000, "Переведите сто евро Бобу", "'; DROP TABLE payees; --"])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "x" * 20000, "Переведите сто евро Бобу", "'; DROP TABLE payees; --"]
+)
 def test_odd_input_is_routed_without_failing(router: ServiceRouter, text: str) -> None:
     routing = router.route(text)
     assert len(routing.routes) == 3 and 0.0 < routing.confidence <= 1.0

@@ -71,3 +71,18 @@ def test_requests_alternatives_thanks_and_bye(nlu: RuleNLU) -> None:
 def test_odd_input_gives_acts_or_nothing(nlu: RuleNLU, text: str) -> None:
     acts = nlu.parse(text, DialogueState())
     assert isinstance(acts, tuple)
+
+
+def test_a_schemas_synonyms_are_read_as_their_values(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.common.state import canonical_value
+
+    nlu = RuleNLU(list(showcase.values()))
+    acts = nlu.parse("I want to find a doctor, a dentist in Porto", DialogueState())
+    assert ("specialty", ("dentistry",)) in [(a.slot, a.values) for a in acts]
+    acts = nlu.parse("find me a restaurant, somewhere pricey for sushi in Lisbon", DialogueState())
+    said = {a.slot: a.values for a in acts}
+    assert said["price_range"] == ("expensive",) and said["cuisine"] == ("japanese",)
+    clinic = showcase["ClinicAppointment"]
+    assert canonical_value(clinic, "specialty", "GP") == "general practice"
+    assert canonical_value(clinic, "specialty", "dentists") == "dentistry"  # near a synonym
+    assert canonical_value(clinic, "specialty", "astrology") is None
