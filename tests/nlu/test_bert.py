@@ -242,3 +242,18 @@ def test_slot_values_carry_the_taggers_confidence(showcase) -> None:  # type: ig
     assert all(0.5 < c <= 1.0 for c in informs.values())  # clear words: sure
     unsure = nlu.parse("maybe qwzx blorp in the place", DialogueState())
     assert all(0.0 < a.confidence <= 1.0 for a in unsure)
+
+
+def test_a_first_request_is_routed_by_the_served_schemas(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.nlu.rule import RuleNLU
+
+    nlu = BertNLU.load("nlu-bert")
+    served = nlu.with_schemas(list(showcase.values()), fallback=RuleNLU(list(showcase.values())))
+    route = served._routed("send 100 euros to Bob Smith from savings")
+    assert route is not None and (route.service, route.intent) == ("BankTransfer", "TransferMoney")
+    assert served._routed("thanks, bye") is None  # not a request
+    assert nlu.with_schemas(list(showcase.values()), route=False)._routed("send 100 euros to Bob") is None
+    acts = served.parse("I need to see a dentist in Porto", DialogueState())
+    told = {(a.act, a.slot): a.values for a in acts}
+    assert told[(ActType.INFORM_INTENT, "intent")] == ("FindDoctor",)
+    assert told.get((ActType.INFORM, "specialty")) == ("dentistry",)  # the schema's synonym, by the rules

@@ -4,7 +4,7 @@ import pytest
 
 from dialog.backend import open_backends
 from dialog.nlu.rule import RuleNLU
-from dialog.types import ActType, DialogueAct, DialogueState, Frame, Speaker, Turn
+from dialog.types import ActType, DialogueAct, DialogueState, Frame, FrameState, Speaker, Turn
 
 A = ActType
 R, B = "RestaurantBooking", "BankTransfer"
@@ -86,3 +86,19 @@ def test_a_schemas_synonyms_are_read_as_their_values(showcase) -> None:  # type:
     assert canonical_value(clinic, "specialty", "GP") == "general practice"
     assert canonical_value(clinic, "specialty", "dentists") == "dentistry"  # near a synonym
     assert canonical_value(clinic, "specialty", "astrology") is None
+
+
+def test_a_first_request_the_keywords_miss_is_routed_by_the_descriptions(showcase) -> None:  # type: ignore[no-untyped-def]
+    nlu = RuleNLU(list(showcase.values()))
+    acts = nlu.parse("I need to see a dentist in Porto", DialogueState())
+    said = {(a.act, a.slot): a.values for a in acts}
+    assert said[(ActType.INFORM_INTENT, "intent")] == ("FindDoctor",)  # the search before the booking
+    assert said[(ActType.INFORM, "specialty")] == ("dentistry",) and said[(ActType.INFORM, "city")] == (
+        "Porto",
+    )
+    assert all(a.act is not ActType.INFORM_INTENT for a in nlu.parse("hello there", DialogueState()))
+    unrouted = RuleNLU(list(showcase.values()), route=False)
+    assert unrouted.parse("I need to see a dentist in Porto", DialogueState()) == ()
+    # Within a conversation the words answer the form: nothing is routed elsewhere.
+    state = DialogueState().with_frame("RestaurantBooking", FrameState("FindRestaurant"))
+    assert all(a.service == "RestaurantBooking" for a in nlu.parse("send it to my dentist", state))
