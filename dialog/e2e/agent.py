@@ -80,7 +80,10 @@ class SimpleTODAgent:
         # descriptions, values and templates; a schema's own words may be said), when listed.
         self.words: frozenset[int] | None = None
         if model.shortlist is not None:
-            said = " ".join(s.model_dump_json() for s in schemas).split()
+            # (a value's synonyms are read, never said: they stay out)
+            said = " ".join(
+                s.model_dump_json(exclude={"slots": {"__all__": {"synonyms"}}}) for s in schemas
+            ).split()
             self.words = model.shortlist | frozenset(shortlist.target_ids(model.tokenizer, said))
         self.names = {"agent": "simpletod", "model": str(model.meta.get("name", "simpletod"))}
 
