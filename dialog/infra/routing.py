@@ -28,6 +28,10 @@ ASK_BELOW = 0.5
 MIN_SCORE = 0.25
 
 
+#: (embedder, intent text) -> its embedding, shared by the routers of a process.
+_EMBEDDED: dict[tuple[int, str], torch.Tensor] = {}
+
+
 @dataclass(frozen=True)
 class Route:
     """A service, its best intent for the utterance, and that intent's cosine."""
@@ -74,7 +78,7 @@ class ServiceRouter:
         self.embedder = embedder or shared_similarity()
         self.keys = [(s.service, i) for s in schemas for i in s.intent_names]
         texts = [intent_text(s, i) for s in schemas for i in s.intent_names]
-        self.table = self.embedder.embed(texts) if texts else torch.zeros(0, 384)
+        self.table = self._table(texts)
         self.services = list(dict.fromkeys(service for service, _ in self.keys))
         # A booking that needs what a search finds starts with the search ("a table at an italian
         # place" is FindRestaurants before BookTable): intent accuracy 0.711 -> 0.759 on SGD dev.
@@ -85,6 +89,16 @@ class ServiceRouter:
             if not search.transactional
             for follow in s.followups(search.name)
         }
+
+    def _table(self, texts: Sequence[str]) -> torch.Tensor:
+        """The intents' embeddings, each text embedded once per process (agents are made often)."""
+        todo = [t for t in dict.fromkeys(texts) if (id(self.embedder), t) not in _EMBEDDED]
+        if todo:
+            for text, vector in zip(todo, self.embedder.embed(todo), strict=True):
+                _EMBEDDED[(id(self.embedder), text)] = vector
+        if not texts:
+            return torch.zeros(0, 384)
+        return torch.stack([_EMBEDDED[(id(self.embedder), t)] for t in texts])
 
     def keys_of(self, service: str) -> list[str]:
         """The intents of ``service`` the router knows."""
