@@ -15,25 +15,32 @@ import json
 
 from dialog.data.nlu_bench import load_benchmark
 from dialog.eval.nlu import score_targets
-from dialog.nlu.bert import BertNLU, intent_slot_table, intent_tag_table
+from dialog.nlu.bert import BertNLU, intent_slot_table
 from dialog.nlu.targets import benchmark_targets
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", choices=("snips", "atis"), required=True)
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     train = list(benchmark_targets(load_benchmark(args.data, args.data_dir, "train")))
     table = intent_slot_table(train)
-    nlu = BertNLU.load(args.model)
-    restricted = intent_tag_table(dataclasses.replace(nlu.config, intent_slots=table))
+    loaded = BertNLU.load(args.model)
+    free = dataclasses.replace(loaded.config, intent_slots={})
+    by_intent = dataclasses.replace(loaded.config, intent_slots=table)
+    # Two NLUs over the one network: the tags free, and restricted to the intent's slots.
+    variants = {
+        name: BertNLU(loaded.model, config, loaded.meta)
+        for name, config in (("free", free), ("by_intent", by_intent))
+    }
     rows = {}
     for split in ("dev", "test"):
         targets = list(benchmark_targets(load_benchmark(args.data, args.data_dir, split)))
-        for name, mask in (("free", None), ("by_intent", restricted)):
-            nlu._intent_tags = mask
+        for name, nlu in variants.items():
             rows[f"{split}_{name}"] = score_targets(nlu, targets)
             print(json.dumps({"split": split, "tags": name, **rows[f"{split}_{name}"]}), flush=True)
 
