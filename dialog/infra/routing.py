@@ -11,6 +11,7 @@ written a minute ago is routed by its description like any other.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,8 +29,25 @@ ASK_BELOW = 0.5
 MIN_SCORE = 0.25
 
 
-#: (embedder, intent text) -> its embedding, shared by the routers of a process.
-_EMBEDDED: dict[tuple[int, str], torch.Tensor] = {}
+#: (embedder, text) -> its embedding, shared by the routers of a process: the intents' texts of the
+#: agents made again and again, and an utterance that two NLUs of one agent route (the BERT NLU and
+#: its rule fallback). The oldest go first past ``CACHE_SIZE``.
+_EMBEDDED: OrderedDict[tuple[int, str], torch.Tensor] = OrderedDict()
+CACHE_SIZE = 8192
+
+
+def _embed(embedder: EmbeddingSimilarity, texts: Sequence[str]) -> torch.Tensor:
+    """The texts' embeddings (rows), each embedded once while it stays in the cache."""
+    keys = [(id(embedder), t) for t in texts]
+    todo = [t for t in dict.fromkeys(texts) if (id(embedder), t) not in _EMBEDDED]
+    found = dict(zip(todo, embedder.embed(todo), strict=True)) if todo else {}
+    rows = [found[k[1]] if k[1] in found else _EMBEDDED[k] for k in keys]
+    for key, row in zip(keys, rows, strict=True):
+        _EMBEDDED[key] = row
+        _EMBEDDED.move_to_end(key)
+    while len(_EMBEDDED) > CACHE_SIZE:
+        _EMBEDDED.popitem(last=False)
+    return torch.stack(rows) if rows else torch.zeros(0, 384)
 
 
 @dataclass(frozen=True)
@@ -78,7 +96,7 @@ class ServiceRouter:
         self.embedder = embedder or shared_similarity()
         self.keys = [(s.service, i) for s in schemas for i in s.intent_names]
         texts = [intent_text(s, i) for s in schemas for i in s.intent_names]
-        self.table = self._table(texts)
+        self.table = _embed(self.embedder, texts)
         self.services = list(dict.fromkeys(service for service, _ in self.keys))
         # A booking that needs what a search finds starts with the search ("a table at an italian
         # place" is FindRestaurants before BookTable): intent accuracy 0.711 -> 0.759 on SGD dev.
@@ -89,16 +107,6 @@ class ServiceRouter:
             if not search.transactional
             for follow in s.followups(search.name)
         }
-
-    def _table(self, texts: Sequence[str]) -> torch.Tensor:
-        """The intents' embeddings, each text embedded once per process (agents are made often)."""
-        todo = [t for t in dict.fromkeys(texts) if (id(self.embedder), t) not in _EMBEDDED]
-        if todo:
-            for text, vector in zip(todo, self.embedder.embed(todo), strict=True):
-                _EMBEDDED[(id(self.embedder), text)] = vector
-        if not texts:
-            return torch.zeros(0, 384)
-        return torch.stack([_EMBEDDED[(id(self.embedder), t)] for t in texts])
 
     def keys_of(self, service: str) -> list[str]:
         """The intents of ``service`` the router knows."""
@@ -124,7 +132,7 @@ class ServiceRouter:
         out: list[Routing] = []
         for start in range(0, len(texts), batch_size):
             chunk = [t.strip()[:1000] or "." for t in texts[start : start + batch_size]]
-            cosines = (self.embedder.embed(chunk) @ self.table.T).tolist()
+            cosines = (_embed(self.embedder, chunk) @ self.table.T).tolist()
             out += [self._ranked(row) for row in cosines]
             if progress is not None:
                 progress(len(out), len(texts))

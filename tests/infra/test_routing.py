@@ -53,3 +53,25 @@ def test_odd_input_is_routed_without_failing(router: ServiceRouter, text: str) -
 def test_no_schema_no_route() -> None:
     routing = ServiceRouter([]).route("hello")
     assert routing.best is None and not routing.unsure
+
+
+def test_a_text_is_embedded_once_while_it_is_cached(showcase) -> None:  # type: ignore[no-untyped-def]
+    from dialog.infra.encoder import shared_similarity
+
+    real = shared_similarity()
+
+    class Counting:
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def embed(self, texts):  # type: ignore[no-untyped-def]
+            self.texts += list(texts)
+            return real.embed(texts)
+
+    counting = Counting()
+    first = ServiceRouter(list(showcase.values()), counting)  # type: ignore[arg-type]
+    intents = len(counting.texts)
+    again = ServiceRouter(list(showcase.values()), counting)  # type: ignore[arg-type]
+    assert len(counting.texts) == intents  # the intents' texts were embedded by the first router
+    assert first.route("a table for two tonight") == again.route("a table for two tonight")
+    assert counting.texts[intents:] == ["a table for two tonight"]  # the second router reused it
