@@ -16,7 +16,7 @@ STAGES = ("nlu", "dst", "policy", "nlg", "agent", "user")
 #: Modules that register built-in components when imported (filled as stages are implemented).
 BUILTIN_MODULES: tuple[str, ...] = (
     "dialog.nlu.rule",
-    "dialog.nlu.bert",
+    "dialog.nlu.described",  # the learned NLUs (labels and described) and their factory
     "dialog.dst.rule",
     "dialog.dst.bert",
     "dialog.policy.form",

@@ -27,12 +27,12 @@ from dialog.dst.features import (
     DONTCARE_STATUS,
     Featurizer,
     History,
-    TextTable,
     span_text,
 )
-from dialog.dst.model import DSTConfig, SchemaEmbedder, TrackerModel, collate, tracker_loss
+from dialog.dst.model import DSTConfig, TrackerModel, collate, tracker_loss
 from dialog.dst.rule import RuleDST, accepts_offer, offered_values, take_offer
 from dialog.infra import artifacts
+from dialog.infra.elements import SchemaEmbedder, TextTable, WithTable
 from dialog.infra.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
@@ -133,7 +133,7 @@ class BertDST(artifacts.AdapterModel):
         def loss_fn(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
             return tracker_loss(logits, batch)
 
-        model = _WithTable(self.model, table)
+        model = WithTable(self.model, table)
         history = train(
             model,
             features,
@@ -487,18 +487,6 @@ def fuse(
     elif before.active_intent != "NONE":  # no switch the NLU did not hear ("yes" is not "book it")
         intent = before.active_intent
     return FrameState(intent, tuple(requested), values)
-
-
-class _WithTable(torch.nn.Module):
-    """The model with the schema table bound, so the training loop can call it with a batch."""
-
-    def __init__(self, model: TrackerModel, table: torch.Tensor) -> None:
-        super().__init__()
-        self.inner = model
-        self.register_buffer("table", table, persistent=False)
-
-    def forward(self, **batch: torch.Tensor) -> dict[str, Any]:
-        return self.inner(self.table, **batch)
 
 
 def history_of(state: DialogueState) -> tuple[History, str, tuple[DialogueAct, ...]]:

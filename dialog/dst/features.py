@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dialog.common.text import words
+from dialog.infra.elements import TextTable, intent_text, slot_text, value_text
 from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, DialogueAct, FrameState, SlotSpan
 
@@ -44,37 +45,6 @@ def _norm(text: str) -> str:
 def mentions(text_norm: str, value: str) -> bool:
     v = _norm(value)
     return len(v) > 2 and v in text_norm
-
-
-class TextTable:
-    """Schema texts → rows of an embedding table (the texts are embedded once, by SchemaEmbedder)."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, int] = {}
-
-    def index(self, text: str) -> int:
-        if text not in self.rows:
-            self.rows[text] = len(self.rows)
-        return self.rows[text]
-
-    @property
-    def texts(self) -> list[str]:
-        return list(self.rows)
-
-
-def intent_text(schema: Schema, name: str) -> str:
-    intent = schema.intent(name)
-    return f"{schema.description}. {words(name)}: {intent.description or words(name)}"
-
-
-def slot_text(schema: Schema, name: str) -> str:
-    slot = schema.slot(name)
-    return f"{schema.description}. {words(name)}: {slot.description or words(name)}"
-
-
-def value_text(schema: Schema, name: str, value: str) -> str:
-    slot = schema.slot(name)
-    return f"{words(name)}: {slot.description or words(name)}. {value}"
 
 
 @dataclass

@@ -34,36 +34,6 @@ class DSTConfig:
         return asdict(self)
 
 
-class SchemaEmbedder:
-    """Sentence embeddings of schema texts with the frozen encoder, cached by text."""
-
-    def __init__(self, encoder: nn.Module | None = None, tokenizer: Any = None, batch_size: int = 64) -> None:
-        from dialog.infra.encoder import load_encoder, load_tokenizer
-
-        self.encoder = encoder if encoder is not None else load_encoder()
-        self.encoder.eval()
-        self.tokenizer = tokenizer or load_tokenizer()
-        self.batch_size = batch_size
-        self.cache: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def embed(self, texts: Sequence[str]) -> torch.Tensor:
-        """(N, D) for the texts, computing only the ones not seen before."""
-        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        for i in range(0, len(todo), self.batch_size):
-            chunk = todo[i : i + self.batch_size]
-            enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=96, return_tensors="pt")
-            hidden = self.encoder(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            pooled = nn.functional.normalize(pooled, dim=-1)
-            for text, vector in zip(chunk, pooled, strict=True):
-                self.cache[text] = vector.clone()
-        if not texts:
-            return torch.zeros(0, 384)
-        return torch.stack([self.cache[t] for t in texts])
-
-
 def _mlp(inputs: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, out))
 

@@ -27,7 +27,7 @@ def score_targets(
     intents = sentences = 0
     for start in range(0, len(targets), batch_size):
         chunk = targets[start : start + batch_size]
-        preds = nlu.predict([(t.words, t.context) for t in chunk])
+        preds = nlu.predict([(t.words, t.context) for t in chunk], [t.service or None for t in chunk])
         for target, pred in zip(chunk, preds, strict=True):
             gold_tags.append(list(target.tags))
             pred_tags.append(list(pred["tags"]))
@@ -77,9 +77,10 @@ def evaluate_nlu(
     """`tod eval nlu`: the architecture's keys, and for SGD the same under `seen` and `unseen`."""
     from dialog.errors import TodError
     from dialog.nlu.bert import BertNLU
+    from dialog.nlu.described import load_nlu
     from dialog.nlu.targets import benchmark_targets, sgd_targets
 
-    nlu = BertNLU.load(model, quantized=quantized, bf16=bf16)
+    nlu = load_nlu(model, quantized=quantized, bf16=bf16)
     if data in ("snips", "atis"):
         from dialog.data.nlu_bench import load_benchmark
 
@@ -98,6 +99,8 @@ def evaluate_nlu(
 
     split = split or "dev"
     seen = {s.service for s in read_sgd_schemas(data_dir, "train")}
+    if nlu.KIND != BertNLU.KIND:  # a described NLU reads the split's schemas
+        nlu = nlu.with_schemas(read_sgd_schemas(data_dir, split))
     targets = list(sgd_targets(nlu_examples(load_dialogues(data_dir, split))))
     out: dict[str, Any] = {
         "data": data,

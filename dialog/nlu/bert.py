@@ -1,4 +1,4 @@
-"""BertNLU (registry name ``bert``): the joint MiniLM model behind the NLU protocol.
+"""BertNLU (kind ``nlu-bert``): the joint MiniLM model with heads over fixed label lists, behind the NLU protocol.
 
 ``from_config`` builds a new model for label sets; ``fit`` trains it with the shared loop; ``save``
 writes the adapters, the heads and ``meta.json``; ``load`` restores it (adapters merged into the
@@ -11,13 +11,12 @@ import copy
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from dialog.backend import Backend
 from dialog.data.views import tokenize
 from dialog.errors import TodError
 from dialog.infra import artifacts
@@ -26,7 +25,6 @@ from dialog.infra.routing import Route, ServiceRouter
 from dialog.nlu.crf import pack_words
 from dialog.nlu.joint import JointConfig, JointEnsemble, JointModel
 from dialog.nlu.targets import Target, context_text
-from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.train.loop import TrainConfig, summary, train
 from dialog.types import ActType, DialogueAct, DialogueState
@@ -47,6 +45,22 @@ def _labels(values: Sequence[str] | None, vocab: Sequence[str]) -> tuple[list[fl
     return out, 1.0
 
 
+def encode_words(
+    tokenizer: Any, words: Sequence[str], context: str, max_length: int
+) -> tuple[dict[str, Any], list[int | None]]:
+    """``words [SEP] context`` as token ids and, per token, the index of the word it starts (None
+    elsewhere): where a word's tag is read."""
+    words = list(words) or ["."]
+    context_words = context.split() if context else None
+    enc = tokenizer(words, context_words, is_split_into_words=True, truncation=True, max_length=max_length)
+    starts: list[int | None] = []
+    previous = None
+    for seq, wid in zip(enc.sequence_ids(), enc.word_ids(), strict=True):
+        starts.append(wid if seq == 0 and wid is not None and wid != previous else None)
+        previous = wid if seq == 0 else None
+    return dict(enc), starts
+
+
 class JointFeaturizer:
     """Words + context → token ids, with word-level tags on each word's first sub-token."""
 
@@ -57,24 +71,7 @@ class JointFeaturizer:
         self.intent_index = {t: i for i, t in enumerate(config.intents)}
 
     def encode(self, words: Sequence[str], context: str) -> tuple[dict[str, Any], list[int | None]]:
-        """Token ids and, per token, the index of the word it starts (None elsewhere)."""
-        words = list(words) or ["."]
-        context_words = context.split() if context else None
-        enc = self.tokenizer(
-            words,
-            context_words,
-            is_split_into_words=True,
-            truncation=True,
-            max_length=self.config.max_length,
-        )
-        sequence = enc.sequence_ids()
-        word_ids = enc.word_ids()
-        starts: list[int | None] = []
-        previous = None
-        for seq, wid in zip(sequence, word_ids, strict=True):
-            starts.append(wid if seq == 0 and wid is not None and wid != previous else None)
-            previous = wid if seq == 0 else None
-        return dict(enc), starts
+        return encode_words(self.tokenizer, words, context, self.config.max_length)
 
     def feature(self, target: Target) -> dict[str, Any]:
         enc, starts = self.encode(target.words, target.context)
@@ -236,8 +233,11 @@ class BertNLU(artifacts.AdapterModel):
         return made
 
     @torch.inference_mode()
-    def predict(self, items: Sequence[tuple[Sequence[str], str]]) -> list[dict[str, Any]]:
-        """Raw predictions for (words, context) pairs: intent, acts, requested, specials, word tags."""
+    def predict(
+        self, items: Sequence[tuple[Sequence[str], str]], services: Sequence[str | None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Raw predictions for (words, context) pairs: intent, acts, requested, specials, word tags.
+        ``services`` (what each turn is about) is for the described NLU; labels cover every service."""
         self.model.eval()
         encoded = [self.featurizer.encode(w, c) for w, c in items]
         empty = {
@@ -312,8 +312,9 @@ class BertNLU(artifacts.AdapterModel):
         if not tokens:
             return ()
         context = context_text(state.active_service, state.last_system_acts)
-        [pred] = self.predict([([t for t, _, _ in tokens], context)])
         route = self._routed(text) if state.active_service is None else None
+        about = route.service if route is not None else state.active_service
+        [pred] = self.predict([([t for t, _, _ in tokens], context)], [about])
         if route is not None:  # a first request: the schemas' descriptions choose the service
             pred = {**pred, "intent": f"{route.service}:{route.intent}"}
         acts = self._acts(pred, text, tokens, state)
@@ -461,14 +462,3 @@ def latency_ms(nlu: BertNLU, texts: Sequence[str], repeat: int = 1) -> list[floa
             nlu.parse(text, state)
             times.append((time.perf_counter() - start) * 1000)
     return times
-
-
-@registry.register("nlu", "bert")
-def nlu_factory(
-    schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "nlu-bert"
-) -> BertNLU:
-    """The registry's ``bert`` NLU: the committed model, for these schemas (the rule NLU reads the
-    services that the model was not trained on)."""
-    from dialog.nlu.rule import RuleNLU
-
-    return BertNLU.load(model).with_schemas(schemas, fallback=RuleNLU(schemas, backends))

@@ -73,8 +73,10 @@ def train(
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    heads = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("heads.")]
-    others = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("heads.")]
+    # The task heads (``heads.*``, also inside a wrapper such as ``WithTable``) learn at ``head_lr``.
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    heads = [p for n, p in trained if "heads" in n.split(".")]
+    others = [p for n, p in trained if "heads" not in n.split(".")]
     optimizer = torch.optim.AdamW(
         [{"params": others, "lr": config.lr}, {"params": heads, "lr": config.head_lr}],
         weight_decay=config.weight_decay,

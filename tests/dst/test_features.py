@@ -13,10 +13,10 @@ from dialog.dst.features import (
     Featurizer,
     Gold,
     History,
-    TextTable,
     find_span,
     span_text,
 )
+from dialog.infra.elements import TextTable
 from dialog.infra.encoder import load_tokenizer
 from dialog.schema import Schema
 from dialog.types import ActType, DialogueAct, FrameState
