@@ -64,6 +64,12 @@ class Slot(_Strict):
         "a categorical slot's keys are among its values. Read as the value, never said back.",
     )
     prompt: Text | None = Field(default=None, description="The question that asks for this slot.")
+    type: Literal["text", "date", "time", "number"] = Field(
+        default="text",
+        description="How values are stored: date as YYYY-MM-DD, time as HH:MM (24 h), number as digits. "
+        'What people say is read into that form ("next Friday", "half seven", "two") and replies say it '
+        'back as people do ("December 11th", "7:30 pm").',
+    )
 
     def value_of(self, words: str) -> str | None:
         """The value that ``words`` name (a value, or a synonym of one), matched without case."""
@@ -187,9 +193,11 @@ class Schema(_Strict):
     def digest(self) -> str:
         """A short hash of the schema's content, recorded in the meta files of trained artifacts."""
         data = self.model_dump(mode="json")
-        for slot in data["slots"]:  # a schema without synonyms hashes as before they existed
+        for slot in data["slots"]:  # a schema without synonyms or types hashes as before they existed
             if not slot["synonyms"]:
                 del slot["synonyms"]
+            if slot["type"] == "text":
+                del slot["type"]
         canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

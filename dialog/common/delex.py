@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from dialog.common.text import join
+from dialog.common.values import spoken
 from dialog.types import ActType, DialogueAct
 
 A = ActType
@@ -54,6 +56,12 @@ def delexicalise_text(text: str, values: Mapping[str, str]) -> str | None:
         if n == 0:
             return None
     return out
+
+
+def spoken_acts(acts: Sequence[DialogueAct]) -> tuple[DialogueAct, ...]:
+    """The acts with their values as a reply says them ("2026-12-01" → "December 1st", "19:30" →
+    "7:30 pm"; ``dialog.common.values.spoken``): what every NLG realises."""
+    return tuple(replace(a, values=tuple(spoken(v) for v in a.values)) if a.values else a for a in acts)
 
 
 def literals(acts: Sequence[DialogueAct]) -> list[str]:

@@ -4,10 +4,11 @@ values as the schema spells them, the turn being answered, and which result row 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rapidfuzz import fuzz, process
 
+from dialog.common.values import normalised
 from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, BackendResult, DialogueAct, DialogueState, Frame, Row, Speaker
 
@@ -15,10 +16,16 @@ A = ActType
 
 
 def canonical_value(schema: Schema, slot: str, value: str) -> str | None:
-    """The value as the schema spells it, or None when a categorical slot does not allow it."""
+    """The value as the schema spells it, or None when a categorical slot does not allow it or a typed
+    slot (date, time, number) cannot read it."""
     spec = schema.slot(slot)
     if value.casefold() == DONTCARE:
         return DONTCARE
+    if spec.type != "text":  # a date, time or number as the backend stores it ("half seven" → 19:30)
+        typed = normalised(spec.type, value, [*spec.examples, *spec.values])
+        if typed is None:
+            return None
+        value = typed
     named = spec.value_of(value)  # a value or a synonym the schema lists, spelt as the schema does
     if named is not None:
         return named
@@ -28,6 +35,24 @@ def canonical_value(schema: Schema, slot: str, value: str) -> str | None:
     by_fold.update({o.casefold(): v for v, others in spec.synonyms.items() for o in others})
     match = process.extractOne(value.casefold(), list(by_fold), scorer=fuzz.ratio, score_cutoff=85)
     return by_fold[match[0]] if match else None
+
+
+def typed_values(
+    schema: Schema, values: Mapping[str, tuple[str, ...]], before: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    """A frame's values with its typed slots' values in stored form ("December 1st" → 2026-12-01); a
+    value that cannot be read leaves the slot as it was before the turn."""
+    out = {}
+    for slot, value in values.items():
+        if slot not in schema.slot_names or schema.slot(slot).type == "text" or not value:
+            out[slot] = value
+            continue
+        read = canonical_value(schema, slot, value[0])
+        if read is not None:
+            out[slot] = (read,)
+        elif slot in before:
+            out[slot] = before[slot]
+    return out
 
 
 def last_user_acts(state: DialogueState) -> tuple[DialogueAct, ...]:

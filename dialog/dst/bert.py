@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from dialog.backend import Backend
-from dialog.common.state import canonical_value
+from dialog.common.state import canonical_value, typed_values
 from dialog.dst.features import (
     ACTIVE,
     CARRY,
@@ -286,7 +286,8 @@ class BertDST(artifacts.AdapterModel):
                 offered = offered_values(state, service)
                 values = take_offer(schema, frame.active_intent, frame.slot_values, offered, guessed)
                 frame = FrameState(frame.active_intent, frame.requested_slots, values)
-            state = state.with_frame(service, frame)
+            values = typed_values(schema, frame.slot_values, before.slot_values)
+            state = state.with_frame(service, FrameState(frame.active_intent, frame.requested_slots, values))
         return state
 
 

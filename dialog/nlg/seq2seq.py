@@ -31,7 +31,15 @@ import torch
 from torch import nn
 
 from dialog.backend import Backend
-from dialog.common.delex import delexicalise, lexicalise, literals, options_clause, placeholder, slot_errors
+from dialog.common.delex import (
+    delexicalise,
+    lexicalise,
+    literals,
+    options_clause,
+    placeholder,
+    slot_errors,
+    spoken_acts,
+)
 from dialog.common.text import tidy
 from dialog.common.text import words as spoken
 from dialog.errors import TodError
@@ -389,6 +397,7 @@ class Seq2SeqNLG:
         ``repair``, a reply whose only fault is a REQUEST's options left unsaid gets them in a clause
         (see ``_mend``) instead of a second decoding; ``beams`` for the second decoding."""
         settings = settings or GenerationSettings()
+        items = [(spoken_acts(acts), state) for acts, state in items]
         constrain, repair, beams = self.inference.constrain, self.inference.repair, self.inference.beams
         prepared = [self.source(acts, state) for acts, state in items]
         expected = [list(values) for _, values in prepared] if constrain else None

@@ -11,7 +11,9 @@ import string
 from collections.abc import Mapping, Sequence
 
 from dialog.backend import Backend
+from dialog.common.delex import spoken_acts
 from dialog.common.text import join, words
+from dialog.common.values import spoken
 from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
@@ -51,6 +53,7 @@ class TemplateNLG:
     ) -> str:
         if not acts:
             return GENERIC[A.REQ_MORE]
+        acts = spoken_acts(acts)
         # Varied picks among a template list, reproducible for the same dialogue and turn.
         rng = random.Random(f"{self.seed}:{len(state.history)}:{acts}")
         groups: dict[tuple[ActType, str | None], list[DialogueAct]] = {}
@@ -80,7 +83,7 @@ class TemplateNLG:
         if kind is A.OFFER_INTENT and acts[0].values:
             values["intent"] = words(acts[0].values[0])
         if service and schema is not None:
-            tracked = {s: v[0] for s, v in state.frame(service).slot_values.items() if v}
+            tracked = {s: spoken(v[0]) for s, v in state.frame(service).slot_values.items() if v}
             values = {**tracked, **values}
         slot = acts[0].slot if len(acts) == 1 else None
         keys = [f"{kind.value}:{slot}"] if slot else []

@@ -1,4 +1,4 @@
-"""BertNLU (kind ``nlu-bert``): the joint MiniLM model with heads over fixed label lists, behind the NLU protocol.
+"""BertNLU (kind ``nlu-bert``): the joint MiniLM model with heads over fixed label lists.
 
 ``from_config`` builds a new model for label sets; ``fit`` trains it with the shared loop; ``save``
 writes the adapters, the heads and ``meta.json``; ``load`` restores it (adapters merged into the
