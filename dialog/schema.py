@@ -286,6 +286,7 @@ def _check_references(schema: Schema, base: Path | None) -> list[tuple[Loc, str,
         if slot.categorical and not slot.values:
             out.append((("slots", i), f"categorical slot '{slot.name}' lists no values", False))
         out.extend(_check_synonyms(i, slot))
+        out.extend(_check_typed(i, slot))
     known = ", ".join(sorted(slot_names))
     intent_names = set()
     for i, intent in enumerate(schema.intents):
@@ -327,6 +328,24 @@ def _check_references(schema: Schema, base: Path | None) -> list[tuple[Loc, str,
         if table.csv is not None and base is not None and not (base / table.csv).is_file():
             out.append(((*loc, "csv"), f"CSV file not found: {base / table.csv}", False))
     return out
+
+
+STORED_FORMS = {"date": "YYYY-MM-DD", "time": "HH:MM, 24 h", "number": "digits"}
+
+
+def _check_typed(i: int, slot: Slot) -> list[tuple[Loc, str, bool]]:
+    """A typed slot's values are written as the backend stores them (so that what people say, read
+    into that form, finds them)."""
+    from dialog.common.values import normalised
+
+    if slot.type == "text":
+        return []
+    return [
+        (("slots", i, "values", j), f"value '{v}' of {slot.type} slot '{slot.name}' is not written "
+         f"as a {slot.type} is stored ({STORED_FORMS[slot.type]})", False)
+        for j, v in enumerate(slot.values)
+        if normalised(slot.type, v, slot.values) != v
+    ]  # fmt: skip
 
 
 def _check_synonyms(i: int, slot: Slot) -> list[tuple[Loc, str, bool]]:

@@ -219,3 +219,19 @@ def test_expand_paths_handles_globs_commas_and_directories(schemas_dir: Path) ->
     assert len(by_glob) == 3
     assert expand_paths([f"{by_glob[0]},{by_glob[1]}", str(by_glob[0])]) == by_glob[:2]
     assert expand_paths([str(showcase)]) == by_glob
+
+
+def test_a_typed_slots_values_are_written_as_stored_and_located(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "version: 1\nservice: Table_1\ndescription: Tables\nslots:\n"
+        "  - name: party_size\n    description: People\n    type: number\n    categorical: true\n"
+        "    values: [1, 2, three]\n"
+        "  - name: time\n    description: Time\n    type: time\n"
+        "intents:\n  - name: Book\n    description: Book\n    required_slots: [party_size]\n"
+    )
+    with pytest.raises(YamlProblems) as err:
+        load_schemas([path])
+    message = str(err.value)
+    assert "value 'three' of number slot 'party_size' is not written as a number is stored" in message
+    assert f"{path}:9:20" in message  # the line and column of the value
