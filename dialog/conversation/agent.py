@@ -15,10 +15,13 @@ from dialog.backend import Backend
 from dialog.common.state import turn_frames
 from dialog.common.text import MAX_INPUT_CHARS
 from dialog.infra.lookup import BackendLookup
+from dialog.infra.routing import Route, ServiceRouter
+from dialog.nlg.template import is_clarification
 from dialog.protocols import DST, NLG, NLU, Policy
 from dialog.registry import load_builtins, registry
 from dialog.schema import Schema
 from dialog.types import (
+    ActType,
     BackendResult,
     DialogueAct,
     DialogueState,
@@ -29,6 +32,9 @@ from dialog.types import (
     Turn,
 )
 
+A = ActType
+#: Words that pick the first or the second of the offered services.
+ORDINALS = (("first", "former", "1st"), ("second", "latter", "2nd", "other"))
 #: The stages of the named agents. ``pipeline`` takes each learned stage once it does better in dialogue
 #: than the rule one (all four: BERT NLU, BERT DST, PPO policy, Transformer NLG; see docs/results.md).
 AGENT_STAGES: dict[str, dict[str, str]] = {
@@ -51,6 +57,7 @@ class PipelineAgent:
     ) -> None:
         self.nlu, self.dst, self.policy, self.nlg, self.lookup = nlu, dst, policy, nlg, lookup
         self.names = dict(names or {})
+        self._router: ServiceRouter | None = None
 
     @classmethod
     def from_names(
@@ -71,9 +78,59 @@ class PipelineAgent:
     def respond(self, text: str, state: DialogueState, settings: GenerationSettings | None = None) -> Reply:
         text = text[:MAX_INPUT_CHARS]
         start = time.perf_counter()
-        acts = self.nlu.parse(text, state)
+        answered = self._answered(text, state)
+        if answered is not None:  # the user chose one of the services we asked about
+            route, request = answered
+            mine = state.with_frame(route.service, state.frame(route.service))
+            intent = DialogueAct(A.INFORM_INTENT, "intent", (route.intent,), route.service)
+            acts = (intent, *(a for a in self.nlu.parse(request, mine) if a.service == route.service))
+            acts = tuple(dict.fromkeys(acts))
+        else:
+            acts = self.nlu.parse(text, state)
         trace = [StageTrace("nlu", self.names.get("nlu", ""), acts, (time.perf_counter() - start) * 1000)]
+        asked = self._clarification(text, state) if answered is None else ()
+        if asked:
+            state = state.with_turn(Turn(Speaker.USER, text, turn_frames(acts, state)))
+            trace.append(StageTrace("policy", "clarify", asked, 0.0))
+            return self.conclude(state, None, asked, trace, settings)
         return self._after_nlu(text, acts, state, trace, settings, speak=True)
+
+    def router(self) -> ServiceRouter:
+        """Routes requests among this agent's services (made at first need)."""
+        if self._router is None:
+            self._router = ServiceRouter(list(self.lookup.schemas.values()))
+        return self._router
+
+    def _clarification(self, text: str, state: DialogueState) -> tuple[DialogueAct, ...]:
+        """A first request that the services' descriptions do not settle (``Routing.unsure``): the
+        intents of the two best services, offered in one question (below the router's confidence
+        threshold, chosen on SGD dev; docs/results.md, "Routing")."""
+        if state.active_service is not None or len(self.lookup.schemas) < 2:
+            return ()
+        routing = self.router().route(text)
+        if not routing.request or not routing.unsure:
+            return ()
+        return tuple(
+            DialogueAct(A.OFFER_INTENT, "intent", (r.intent,), r.service) for r in routing.routes[:2]
+        )
+
+    def _answered(self, text: str, state: DialogueState) -> tuple[Route, str] | None:
+        """After a clarifying question, the service the user's answer picks ("the doctor", "the
+        second one"; the router over the offered services) and the request that was unclear."""
+        last = state.last_system_acts
+        if state.active_service is not None or not is_clarification(last) or len(state.history) < 2:
+            return None
+        offered = [Route(a.service or "", a.values[0], 1.0) for a in last]
+        lowered = f" {text.casefold()} "
+        for i, words_ in enumerate(ORDINALS[: len(offered)]):
+            if any(f" {w} " in lowered for w in words_):
+                return offered[i], state.history[-2].utterance
+        routing = self.router().route(text)
+        ranked = [r for r in routing.routes if r.service in {o.service for o in offered}]
+        if not routing.request or not ranked:
+            return None
+        chosen = next(o for o in offered if o.service == ranked[0].service)
+        return chosen, state.history[-2].utterance
 
     def respond_acts(self, acts: tuple[DialogueAct, ...], state: DialogueState, text: str = "") -> Reply:
         return self._after_nlu(text, acts, state, [], None, speak=False)

@@ -25,6 +25,8 @@ from dialog.schema import Schema
 #: ask which of the two best services is meant (both chosen on SGD dev: docs/results.md, "Routing").
 TEMPERATURE = 0.05
 ASK_BELOW = 0.5
+#: The least lead of the best service's cosine over the second's for the router to go without asking.
+ASK_GAP = 0.03
 #: The least cosine of a request: below it the words name no service at all ("hello", "thanks").
 MIN_SCORE = 0.25
 
@@ -77,8 +79,12 @@ class Routing:
 
     @property
     def unsure(self) -> bool:
-        """Two services or more, and too little confidence to take the first without asking."""
-        return len(self.routes) > 1 and self.confidence < ASK_BELOW
+        """Two services or more, and too little confidence to take the first without asking: a low
+        share of the best in the softmax over every service, or the two best all but tied (with only
+        two or three services loaded the share alone never falls low enough)."""
+        if len(self.routes) < 2:
+            return False
+        return self.confidence < ASK_BELOW or self.routes[0].score - self.routes[1].score < ASK_GAP
 
 
 def intent_text(schema: Schema, intent: str) -> str:

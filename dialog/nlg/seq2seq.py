@@ -52,7 +52,7 @@ from dialog.generation.shortlist import ShortlistHead, output_layer
 from dialog.generation.shortlist import install as install_shortlist
 from dialog.generation.shortlist import read as read_shortlist
 from dialog.infra.artifacts import fit_trained, load_trained, save_trained, write_meta
-from dialog.nlg.template import TemplateNLG
+from dialog.nlg.template import TemplateNLG, is_clarification
 from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.types import ActType, DialogueAct, DialogueState, GenerationSettings
@@ -454,7 +454,7 @@ class Seq2SeqNLG:
     ) -> str:
         """The reply; without ``settings``, the model's own decoding (``inference.decoding``), seeded
         from the turn when it samples, so that a dialogue replayed gets the same words."""
-        if not acts:
+        if not acts or is_clarification(acts):  # no training data asks which service: the template does
             return self.template.generate(acts, state)
         if settings is None:
             settings = self.inference.decoding

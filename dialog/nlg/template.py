@@ -38,6 +38,16 @@ def fill(template: str, values: Mapping[str, str]) -> str | None:
     return template.format_map({n: values[n] for n in names})
 
 
+def is_clarification(acts: Sequence[DialogueAct]) -> bool:
+    """Offers of intents of two services or more, and nothing else: the question that asks which
+    service the user means (``PipelineAgent`` asks it when routing is unsure)."""
+    return (
+        len(acts) > 1
+        and all(a.act is A.OFFER_INTENT and a.values for a in acts)
+        and len({a.service for a in acts}) > 1
+    )
+
+
 @registry.register("nlg", "template")
 class TemplateNLG:
     """One sentence per act group, from the schema's templates or generic ones."""
@@ -54,6 +64,8 @@ class TemplateNLG:
         if not acts:
             return GENERIC[A.REQ_MORE]
         acts = spoken_acts(acts)
+        if is_clarification(acts):
+            return self.clarify(acts)
         # Varied picks among a template list, reproducible for the same dialogue and turn.
         rng = random.Random(f"{self.seed}:{len(state.history)}:{acts}")
         groups: dict[tuple[ActType, str | None], list[DialogueAct]] = {}
@@ -63,6 +75,18 @@ class TemplateNLG:
             self._group(kind, service, group, state, rng) for (kind, service), group in groups.items()
         ]
         return " ".join(s for s in sentences if s)
+
+    def clarify(self, acts: Sequence[DialogueAct]) -> str:
+        """One question offering the intents of several services (the agent is unsure which one the
+        user means): "Do you want to find a doctor by specialty and city, or reserve a table?"."""
+        options = []
+        for act in acts:
+            schema = self.schemas.get(act.service or "")
+            name = act.values[0]
+            found = schema.intent(name) if schema is not None and name in schema.intent_names else None
+            text = found.description if found is not None and found.description else words(name)
+            options.append(text[:1].lower() + text[1:].rstrip("."))
+        return f"Do you want to {join(options, 'or')}?"
 
     def _templates(self, schema: Schema | None, key: str) -> list[str]:
         if schema is None or key not in schema.templates:

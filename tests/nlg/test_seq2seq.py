@@ -378,3 +378,11 @@ def test_sampling_several_replies_per_source_keeps_each_sources_placeholders() -
     assert [len(r) for r in replies] == [3, 3]
     assert all(t.count("[restaurant_name]") == 1 and t.count("[city]") == 1 for t in replies[0])
     assert not any("[restaurant_name]" in t or "[city]" in t for t in replies[1])  # not another's
+
+
+def test_the_question_which_service_is_the_templates(untrained: Seq2SeqNLG) -> None:
+    acts = (
+        DialogueAct(ActType.OFFER_INTENT, "intent", ("FindDoctor",), "Clinic"),
+        DialogueAct(ActType.OFFER_INTENT, "intent", ("BookTable",), "Restaurant"),
+    )
+    assert untrained.generate(acts, DialogueState()) == "Do you want to find doctor or book table?"
