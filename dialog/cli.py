@@ -34,6 +34,26 @@ DataDir = Annotated[
     typer.Option("--data-dir", help="Data directory (default: $TOD_DATA_DIR).", show_default=False),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+Device = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="auto, cpu or cuda (bfloat16 autocast on CUDA; the artifact loads on a CPU unchanged). "
+        "Default: the config's, else cpu.",
+        show_default=False,
+    ),
+]
+
+
+def _on(spec: Any, device: str | None) -> Any:
+    """A training config with the command line's ``--device`` (checked as the config's own keys are)."""
+    if device is None:
+        return spec
+    from dialog.errors import TodError
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise TodError(f"--device must be auto, cpu or cuda, not {device!r}")
+    return spec.model_copy(update={"device": device})
 
 
 def _progress(quiet: bool) -> bool:
@@ -416,11 +436,12 @@ def train_nlu_command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    device: Device = None,
 ) -> None:
     """Train the joint BERT NLU (SGD + simulated dialogues of the showcase schemas, or SNIPS / ATIS)."""
     from dialog.nlu.train import load_spec, train_nlu
 
-    result = train_nlu(load_spec(config), out, data_dir, progress=_progress(quiet))
+    result = train_nlu(_on(load_spec(config), device), out, data_dir, progress=_progress(quiet))
     dev = result["dev"]
     typer.echo(
         f"trained in {result['history']['minutes']:.1f} min; dev intent {dev['intent_accuracy']:.4f}, "
@@ -475,11 +496,12 @@ def train_dst_command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    device: Device = None,
 ) -> None:
     """Train the schema-guided BERT tracker on SGD train (best checkpoint by dev joint goal accuracy)."""
     from dialog.dst.train import load_spec, train_dst
 
-    result = train_dst(load_spec(config), out, data_dir, progress=_progress(quiet))
+    result = train_dst(_on(load_spec(config), device), out, data_dir, progress=_progress(quiet))
     best = result["history"]["best"] or {}
     typer.echo(
         f"trained on {result['examples']} frames in {result['history']['minutes']:.1f} min; "
@@ -514,11 +536,14 @@ def train_nlg_command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    device: Device = None,
 ) -> None:
     """Train the Transformer NLG on SGD system turns (best checkpoint by dev BLEU and slot errors)."""
     from dialog.nlg.train import load_spec, train_nlg
 
-    _trained(train_nlg(load_spec(config), out, data_dir, progress=_progress(quiet)), "pairs", out)
+    _trained(
+        train_nlg(_on(load_spec(config), device), out, data_dir, progress=_progress(quiet)), "pairs", out
+    )
 
 
 def _trained(result: dict[str, object], what: str, out: Path) -> None:
@@ -539,12 +564,17 @@ def train_user_command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    device: Device = None,
 ) -> None:
     """Train the learned user's generator on SGD user turns (warm started from the committed NLG;
     best checkpoint by dev BLEU and value errors)."""
     from dialog.user.train import load_spec, train_user
 
-    _trained(train_user(load_spec(config), out, data_dir, progress=_progress(quiet)), "user turns", out)
+    _trained(
+        train_user(_on(load_spec(config), device), out, data_dir, progress=_progress(quiet)),
+        "user turns",
+        out,
+    )
 
 
 @eval_app.command("user")
@@ -614,12 +644,17 @@ def train_simpletod_command(
     config: Annotated[Path | None, typer.Option("--config", help="YAML overrides of the defaults.")] = None,
     data_dir: DataDir = None,
     quiet: Quiet = False,
+    device: Device = None,
 ) -> None:
     """Train the SimpleTOD language model on SGD train turns (best checkpoint by joint goal accuracy
     on a slice of SGD dev)."""
     from dialog.e2e.train import load_spec, train_simpletod
 
-    _trained(train_simpletod(load_spec(config), out, data_dir, progress=_progress(quiet)), "turns", out)
+    _trained(
+        train_simpletod(_on(load_spec(config), device), out, data_dir, progress=_progress(quiet)),
+        "turns",
+        out,
+    )
 
 
 @eval_app.command("routing")

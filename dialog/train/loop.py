@@ -29,12 +29,26 @@ class TrainConfig:
     eval_every: int = 0  # steps; 0: at the end of each epoch
     max_minutes: float = 0.0  # stop after this long (0: no limit)
     threads: int = 0  # torch threads (0: leave as is)
+    device: str = "cpu"  # cpu, cuda, or auto (cuda when there is one); bf16 autocast on cuda
 
     @classmethod
     def from_spec(cls, spec: Any) -> TrainConfig:
         """The loop settings that a training config (a pydantic model) carries under the same names."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in spec.model_dump().items() if k in names})
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when there is a GPU, else the CPU; ``cuda`` without one is a clear error."""
+    from dialog.errors import TodError
+
+    if name not in ("auto", "cpu", "cuda"):
+        raise TodError(f"device must be auto, cpu or cuda, not {name!r}")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TodError("--device cuda: torch sees no CUDA device here (use --device auto or cpu)")
+    return torch.device(name)
 
 
 def summary(history: dict[str, Any], examples: int) -> dict[str, Any]:
@@ -71,6 +85,8 @@ def train(
     """Train; return the history (loss curve, evaluations, best metric, minutes)."""
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+    model.to(device)
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
     # The task heads (``heads.*``, also inside a wrapper such as ``WithTable``) learn at ``head_lr``.
@@ -102,6 +118,7 @@ def train(
         if evaluate is None:
             return
         model.eval()
+        model.to("cpu")  # the components evaluate (and save) on the CPU, as they will be used
         scores = evaluate()
         model.train()
         scores = {"step": step, "minutes": round((time.perf_counter() - start) / 60, 2), **scores}
@@ -115,13 +132,15 @@ def train(
             bar.write(json.dumps(scores))
         else:
             print(json.dumps(scores), flush=True)
+        model.to(device)
 
     model.train()
     for indices in batches():
         if step >= total:
             break
-        batch = collate([features[i] for i in indices])
-        loss = loss_fn(model(**batch), batch)
+        batch = {k: _to(v, device) for k, v in collate([features[i] for i in indices]).items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = loss_fn(model(**batch), batch)
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -147,6 +166,7 @@ def train(
             break
     if not history["evals"] or history["evals"][-1]["step"] != step:
         run_eval()
+    model.to("cpu")
     if bar is not None:
         bar.close()
     history["steps"] = step
@@ -163,3 +183,7 @@ def _bar(total: int, progress: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="step", dynamic_ncols=True)
+
+
+def _to(value: Any, device: torch.device) -> Any:
+    return value.to(device) if isinstance(value, torch.Tensor) else value

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +29,7 @@ class LoopSpec(BaseModel):
     max_minutes: float = 0.0
     eval_every: int = 0
     threads: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
 
 
 def read_spec(path: Path | None, model: type[M]) -> M:
