@@ -352,6 +352,25 @@ def export_int8_command(
     _exported(simpletod_int8(models, out), None)
 
 
+@export_app.command("train-pack")
+def export_train_pack_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the pack.")],
+    config: Annotated[Path, typer.Option("--config", help="A described-NLU training config (YAML).")],
+    data_dir: DataDir = None,
+) -> None:
+    """A training run as files for a bare GPU machine (torch, transformers, safetensors and this
+    repository): there, `python -m dialog.train.standalone PACK OUT --device cuda --checkpoints 4`."""
+    from dialog.errors import TodError
+    from dialog.nlu.train import load_spec, pack_described
+
+    spec = load_spec(config)
+    if spec.model != "described":
+        raise TodError(f"{config}: a pack is made for `model: described` (this config trains {spec.model!r})")
+    result = pack_described(spec, out, data_dir)
+    size = sum(result["bytes"].values()) / 2**20
+    typer.echo(f"{result['examples']} examples, {size:.1f} MiB -> {out}")
+
+
 @export_app.command("shortlist")
 def export_shortlist_command(
     model: Annotated[

@@ -155,7 +155,7 @@ class BertNLU(artifacts.AdapterModel):
             | {s for t in targets for s in t.requested or ()}
         )
         specials = sorted({s for t in targets for s in t.specials or ()})
-        from dialog.nlu.targets import ACT_LABELS
+        from dialog.nlu.labels import ACT_LABELS
 
         acts = list(ACT_LABELS) if any(t.acts is not None for t in targets) else []
         return JointConfig(intents=intents, slots=slots, acts=acts, specials=specials, **kw)

@@ -13,24 +13,10 @@ from dataclasses import dataclass
 
 from dialog.common.text import words
 from dialog.data.views import NLUExample, tokenize
-from dialog.types import DONTCARE, ActType, DialogueAct, SlotSpan
+from dialog.nlu.labels import ACT_LABELS, SPECIAL_VALUES
+from dialog.types import ActType, DialogueAct, SlotSpan
 
 A = ActType
-#: User act types the acts head predicts (INFORM, REQUEST and INFORM_INTENT come from other heads).
-ACT_LABELS = [
-    a.value
-    for a in (
-        A.AFFIRM,
-        A.NEGATE,
-        A.AFFIRM_INTENT,
-        A.NEGATE_INTENT,
-        A.SELECT,
-        A.REQUEST_ALTS,
-        A.THANK_YOU,
-        A.GOODBYE,
-    )
-]
-SPECIAL_VALUES = (DONTCARE, "True", "False")
 
 
 @dataclass(frozen=True)

@@ -212,3 +212,39 @@ def split_scores(nlu: BertNLU, targets: Sequence[Target], seen: set[str]) -> dic
         for key in ("intent_accuracy", "slot_f1", "sentence_accuracy"):
             out[prefix + key] = round(float(scores.get(key, 0.0)), 4)
     return out
+
+
+#: What the described NLU's batches are made of (``dialog.nlu.described_net.collate``).
+PACKED_KEYS = (
+    "input_ids", "tags", "intent", "intent_rows", "slot_rows", "requested", "specials", "slots_labelled",
+    "acts", "acts_mask",
+)  # fmt: skip
+
+
+def pack_described(spec: NLUTrainSpec, out: Path, data_dir: str | None) -> dict[str, Any]:
+    """The described NLU's training run as a pack (``dialog.train.pack``) for a bare GPU machine:
+    ``python -m dialog.train.standalone OUT MODEL --device cuda`` trains it there; the checkpoints are
+    then scored on dev here (``tod eval nlu``)."""
+    from dataclasses import asdict
+
+    from dialog.nlu.described import DescribedConfig, DescribedNLU
+    from dialog.train.pack import write_pack
+
+    train, schemas, _, _ = described_data(spec, data_dir)
+    config = DescribedConfig(
+        max_length=spec.max_length,
+        lora_rank=spec.lora_rank,
+        lora_alpha=spec.lora_alpha,
+        negatives=spec.negatives,
+    )
+    nlu = DescribedNLU.from_config(config)
+    features = nlu.training_features(train, schemas, spec.seed)
+    run = {
+        "kind": DescribedNLU.KIND,
+        "version": DescribedNLU.VERSION,
+        "config": config.to_dict(),
+        "loop": {k: v for k, v in asdict(TrainConfig.from_spec(spec)).items() if k != "device"},
+        "meta": {"spec": spec.model_dump(), "packed_examples": len(features)},
+    }
+    sizes = write_pack(out, features, PACKED_KEYS, nlu.elements.tensor(), run)
+    return {"examples": len(features), "bytes": sizes}

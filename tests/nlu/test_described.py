@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from dialog.infra.elements import WithTable
-from dialog.nlu.described import DescribedConfig, DescribedNLU, collate, described_loss, domain, load_nlu
+from dialog.nlu.described import DescribedNLU, domain, load_nlu
+from dialog.nlu.described_net import DescribedConfig, collate, described_loss
 from dialog.nlu.targets import Target, target_from_acts
 from dialog.schema import Schema
 from dialog.train.loop import TrainConfig, train
