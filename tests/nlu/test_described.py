@@ -166,3 +166,30 @@ def test_heads_learn_at_their_own_rate_inside_a_wrapper() -> None:
     after = dict(model.named_parameters())
     assert adapters and all(torch.equal(after[n], p) for n, p in adapters.items())
     assert any(not torch.equal(after[n], p) for n, p in heads.items())
+
+
+def test_schemas_without_descriptions_or_with_a_thousand_values_are_read() -> None:
+    bare = Schema.model_validate(
+        {
+            "version": 1,
+            "service": "Shop_1",
+            "description": "",
+            "slots": [
+                {"name": "item", "description": ""},
+                {
+                    "name": "colour",
+                    "description": "",
+                    "categorical": True,
+                    "values": [f"c{i}" for i in range(1000)],
+                },
+            ],
+            "intents": [{"name": "BuyItem", "description": "", "required_slots": ["item"]}],
+        }
+    )
+    nlu = DescribedNLU.from_config(DescribedConfig(max_length=32)).with_schemas([bare, CAFE])
+    for service in ("Shop_1", None):
+        [pred] = nlu.predict([(("buy", "a", "red", "lamp"), "")], [service])
+        assert len(pred["tags"]) == 4
+        assert pred["intent"] in ("NONE", "Shop_1:BuyItem", "Cafe_1:OrderDrink")
+    acts = nlu.parse("buy a lamp and a latte", DialogueState())  # two services in one breath
+    assert {a.service for a in acts} <= {"Shop_1", "Cafe_1", None}
