@@ -923,6 +923,8 @@ def bench_command(
     acts = result.get("dialogues_per_s_acts")
     typer.echo(
         f"turn p50 {result['turn_ms_p50']:.1f} ms, p99 {result['turn_ms_p99']:.1f} ms ({stages}); "
+        f"one encoder pass {result['encoder_pass_ms']:.1f} ms, so p50 {result['turn_p50_in_passes']:.1f}x, "
+        f"p99 {result['turn_p99_in_passes']:.1f}x; "
         + (f"{acts:.0f} dialogues/s at act level, " if acts is not None else "")
         + f"{result['dialogues_per_s_text']:.1f} at text level; "
         f"peak memory {result['peak_memory_mb']:.0f} MB -> {json_out}"

@@ -177,6 +177,8 @@ def test_bench_writes_stage_latencies(tmp_path: Path, schemas_dir: Path) -> None
     for key in ("turn_ms_p50", "turn_ms_p99", "nlu_ms_p50", "policy_ms_p99", "nlg_ms_p50", "dialogues_per_s"):
         assert figures[key] >= 0
     assert figures["turn_ms_p99"] >= figures["turn_ms_p50"] and figures["peak_memory_mb"] > 10
+    assert figures["encoder_pass_ms"] > 0  # the yardstick, timed in the same run
+    assert figures["turn_p50_in_passes"] == round(figures["turn_ms_p50"] / figures["encoder_pass_ms"], 2)
 
 
 def test_every_long_command_takes_quiet() -> None:

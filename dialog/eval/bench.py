@@ -92,5 +92,32 @@ def bench(
         out[f"{stage}_ms_p50"] = float(np.percentile(values, 50))
         out[f"{stage}_ms_p99"] = float(np.percentile(values, 99))
     out["turns"] = len(times["turn"])
+    # The yardstick: one MiniLM pass on a turn-sized input, timed in this run, on this machine.
+    out["encoder_pass_ms"] = encoder_pass_ms()
+    for q in ("p50", "p99"):
+        out[f"turn_{q}_in_passes"] = round(out[f"turn_ms_{q}"] / out["encoder_pass_ms"], 2)
     out["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
+
+
+def encoder_pass_ms(
+    text: str = "I would like to book a table for two at an italian place tomorrow at 8 pm", repeat: int = 50
+) -> float:
+    """The median time of one forward pass of the float MiniLM encoder over ``text`` (batch of one),
+    after a warm-up: what turn latency is measured against, since machines differ."""
+    import time
+
+    import torch
+
+    from dialog.infra.encoder import load_encoder, load_tokenizer
+
+    encoder, tokenizer = load_encoder().eval(), load_tokenizer()
+    batch = tokenizer([text], return_tensors="pt")
+    times = []
+    with torch.inference_mode():
+        for i in range(repeat + 10):
+            start = time.perf_counter()
+            encoder(**batch)
+            if i >= 10:
+                times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 50))

@@ -322,8 +322,9 @@ class BertNLU(artifacts.AdapterModel):
             return acts
         other = self.fallback.parse(text, state)
         if self.known and set(self.schemas) - self.known:
-            # A service the model never saw (e.g. written in the app a minute ago): the rule NLU reads
-            # it from its schema. It takes over when the turn is about such a service.
+            # A service the model never saw (e.g. written in the app a minute ago): the fallback (the
+            # described NLU, else the rule NLU) reads it from its schema, and takes over when the turn
+            # is about such a service.
             about = {a.service for a in other if a.act is A.INFORM_INTENT} or {state.active_service}
             if about - self.known - {None} or not acts:
                 return tuple(other)

@@ -275,10 +275,21 @@ def load_nlu(path: str | Path, quantized: bool = False, bf16: bool | None = None
 
 @registry.register("nlu", "bert")
 def nlu_factory(
-    schemas: Sequence[Schema], backends: Mapping[str, Backend] | None = None, model: str = "nlu-bert"
+    schemas: Sequence[Schema],
+    backends: Mapping[str, Backend] | None = None,
+    model: str = "nlu-bert",
+    described: str | None = "nlu-described",
 ) -> BertNLU:
-    """The registry's ``bert`` NLU: the committed model, for these schemas (the rule NLU reads the
-    services that the model was not trained on)."""
+    """The registry's ``bert`` NLU: the committed label model for the services it was trained on, the
+    described model for the others (read from their schemas), and the rule NLU under both for the
+    values a schema names (synonyms). ``model`` may itself be a described model; ``described`` None
+    leaves the services the label model never saw to the rule NLU."""
     from dialog.nlu.rule import RuleNLU
 
-    return load_nlu(model).with_schemas(schemas, fallback=RuleNLU(schemas, backends))
+    rule = RuleNLU(schemas, backends)
+    main = load_nlu(model)
+    if isinstance(main, DescribedNLU) or described is None:
+        return main.with_schemas(schemas, fallback=rule)
+    if all(s.service in main.known for s in schemas):
+        return main.with_schemas(schemas, fallback=rule)
+    return main.with_schemas(schemas, fallback=load_nlu(described).with_schemas(schemas, fallback=rule))
