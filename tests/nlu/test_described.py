@@ -193,3 +193,22 @@ def test_schemas_without_descriptions_or_with_a_thousand_values_are_read() -> No
         assert pred["intent"] in ("NONE", "Shop_1:BuyItem", "Cafe_1:OrderDrink")
     acts = nlu.parse("buy a lamp and a latte", DialogueState())  # two services in one breath
     assert {a.service for a in acts} <= {"Shop_1", "Cafe_1", None}
+
+
+def test_committed_model_still_reads_unseen_services_on_sgd_dev(dev_dialogues, data_dir) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from dialog.common.paths import models_dir
+    from dialog.data.sgd import read_sgd_schemas
+    from dialog.data.views import nlu_examples
+    from dialog.eval.nlu import score_targets
+    from dialog.nlu.targets import sgd_targets
+
+    path = models_dir() / "nlu-described"
+    recorded = json.loads((path / "meta.json").read_text())["metrics"]["sgd_dev"]["unseen"]
+    schemas = read_sgd_schemas(data_dir, "dev")
+    seen = {s.service for s in read_sgd_schemas(data_dir, "train")}
+    targets = [t for t in sgd_targets(nlu_examples(dev_dialogues[::8])) if t.service not in seen][:400]
+    scores = score_targets(load_nlu(path).with_schemas(schemas), targets)
+    assert scores["intent_accuracy"] >= recorded["intent_accuracy"] - 0.04
+    assert scores["slot_f1"] >= recorded["slot_f1"] - 0.06
