@@ -23,8 +23,9 @@ A script file (YAML, version 1) holds one or more scripts::
           state: {RestaurantBooking: {party_size: "4"}}        # the state at the end
           reply: (?i)booked                                    # some reply matches
 
-``call_args`` compares values by meaning where they are dates, times or amounts ("7:30 pm" is
-"19:30"; ``dialog.common.values.same_value``), else case-blind. A script-level ``expect`` asks for an
+Act values, states and ``call_args`` are compared by meaning where they are dates, times or amounts
+("7:30 pm" is "19:30", "tomorrow" is tomorrow's date; ``dialog.common.values.same_value``), else
+case-blind. A script-level ``expect`` asks for an
 outcome, not for the order of the system's questions, so a conversation in a person's words can check
 what got done however the agent went about it.
 
@@ -118,9 +119,11 @@ class ActSpec:
     def matches(self, act: DialogueAct) -> bool:
         if act.act is not self.act or (self.slot is not None and act.slot != self.slot):
             return False
-        return self.values is None or [v.casefold() for v in act.values] == [
-            v.casefold() for v in self.values
-        ]
+        if self.values is None:
+            return True  # values by meaning: CONFIRM(date=tomorrow) is tomorrow's 2026-12-09
+        return len(act.values) == len(self.values) and all(
+            same_value(want, got) for want, got in zip(self.values, act.values, strict=True)
+        )
 
     def __str__(self) -> str:
         inside = (
@@ -372,7 +375,7 @@ def check(t: int, said: str, reply: Any, expect: Expect, expected: Sequence[ActS
         frame = reply.state.frame(service).slot_values
         for slot, value in values.items():
             got = frame.get(slot, ())
-            if not got or got[0].casefold() != str(value).casefold():
+            if not got or not same_value(str(value), got[0]):
                 result.failures.append(
                     f"state {service}.{slot}: expected {value!r}, got {got[0] if got else None!r}"
                 )
