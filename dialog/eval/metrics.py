@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dialog.common.values import same_value
 from dialog.conversation.simulation import Transcript
 from dialog.eval.faithful import ValueCheck, first_service, transactions
 from dialog.types import DONTCARE, ActType, BackendResult, DialogueAct, SubGoal
@@ -39,9 +40,13 @@ def _matches(values: dict[str, str], allowed: dict[str, set[str]], required: boo
             if required:
                 return False
             continue
-        if _norm(values[slot]) not in ok:
+        if not any(same_value(v, values[slot]) for v in ok):  # by meaning: "tomorrow" is its date
             return False
     return True
+
+
+def _same_frame(tracked: dict[str, str], said: dict[str, str]) -> bool:
+    return tracked.keys() == said.keys() and all(same_value(said[k], tracked[k]) for k in said)
 
 
 @dataclass(frozen=True)
@@ -167,15 +172,16 @@ def score_dialogue(transcript: Transcript, values: ValueCheck | None = None) -> 
         tracked = state.frame(task.service).slot_values
         for slot, value in constraints.items():
             total += 1
-            correct += bool(tracked.get(slot)) and _norm(tracked[slot][0]) == _norm(value)
+            correct += bool(tracked.get(slot)) and same_value(value, tracked[slot][0])
     # Joint goal accuracy per turn: the tracked state against what the user had said by then.
     jga_correct = 0
     for turn in transcript.turns:
         belief = turn.user_belief
         services = set(belief) | {s for s, f in turn.reply.state.frames.items() if f.slot_values}
         jga_correct += all(
-            {k: _norm(v[0]) for k, v in turn.reply.state.frame(s).slot_values.items() if v}
-            == {k: _norm(v) for k, v in belief.get(s, {}).items()}
+            _same_frame(
+                {k: v[0] for k, v in turn.reply.state.frame(s).slot_values.items() if v}, belief.get(s, {})
+            )
             for s in services
         )
     return DialogueScore(

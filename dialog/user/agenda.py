@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from dialog.backend import Backend
+from dialog.common.values import same_value
 from dialog.registry import registry
 from dialog.schema import Schema
 from dialog.types import DONTCARE, ActType, DialogueAct, Goal, SubGoal
@@ -22,7 +23,8 @@ A = ActType
 
 
 def same(a: str, b: str) -> bool:
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    """The same value as text, or by meaning ("tomorrow" and tomorrow's date, "8 pm" and "20:00")."""
+    return same_value(a, b)
 
 
 @dataclass

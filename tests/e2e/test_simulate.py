@@ -29,7 +29,10 @@ def test_simulated_dialogues_become_sequences_the_schema_reads_back(showcase) ->
         for service, frame in parsed.frames.items():
             assert f"{service.lower()} :" in seg.services  # a service it was shown
             for slot, (value,) in frame.slot_values.items():
-                if not showcase[service].slot(slot).categorical:  # copyable: said before or offered
+                spec = showcase[service].slot(slot)
+                # copyable: said before or offered; a typed slot holds its stored form ("19:30" for
+                # "half past seven"), which SimpleTOD cannot copy (noted in issue 29's closing note)
+                if not spec.categorical and spec.type == "text":
                     context = f"{seg.system} {seg.user} {seg.previous} {seg.offers}".lower()
                     assert value.lower() in context, (slot, value, seg)
         service = next(iter(parsed.frames), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dialog.common.values import iso_date
 from dialog.conversation.agent import PipelineAgent
 from dialog.types import ActType, DialogueAct, DialogueState, Reply
 
@@ -112,7 +113,7 @@ def test_search_then_book_with_defaults_confirmation_and_success(form_agent) -> 
     assert confirmed == {
         "party_size": "2",
         "restaurant_name": "Taquería Luna",
-        "date": "tomorrow",
+        "date": iso_date("tomorrow"),  # a date slot stores tomorrow as its date
         "time": "20:00",
     }
     assert backends[R].transactions() == []  # nothing is booked before the user agrees
