@@ -37,6 +37,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "dialog.e2e.simulate",
         "dialog.user.train",
         "dialog.user.env",
+        "dialog.train.standalone",  # trains a stage's network from a pack
     ),
     "application": ("dialog.app", "dialog.cli"),
 }
