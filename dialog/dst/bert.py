@@ -32,11 +32,11 @@ from dialog.dst.features import (
 from dialog.dst.model import DSTConfig, TrackerModel, collate, tracker_loss
 from dialog.dst.rule import RuleDST, accepts_offer, offered_values, take_offer
 from dialog.infra import artifacts
-from dialog.infra.elements import SchemaEmbedder, TextTable, WithTable
+from dialog.infra.elements import ElementEmbeddings
 from dialog.infra.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.train.loop import TrainConfig, summary, train
+from dialog.train.loop import TrainConfig, WithTable, summary, train
 from dialog.types import DONTCARE, ActType, DialogueAct, DialogueState, FrameState, Speaker
 
 FORMAT_VERSION = 1
@@ -73,9 +73,7 @@ class BertDST(artifacts.AdapterModel):
         self.config = config
         self.meta = meta or {}
         self.tokenizer = load_tokenizer()
-        self.embedder: SchemaEmbedder | None = None
-        self.table = TextTable()
-        self._table_tensor = torch.zeros(0, config.hidden)
+        self.elements = ElementEmbeddings(self.tokenizer, config.hidden)  # shared by with_schemas copies
         self.schemas: dict[str, Schema] = {}
         self.inference = DSTInference()
         self._serve({})
@@ -93,7 +91,11 @@ class BertDST(artifacts.AdapterModel):
     def _serve(self, schemas: dict[str, Schema]) -> None:
         self.schemas = schemas
         self.featurizer = Featurizer(
-            self.tokenizer, self.table, self.schemas, self.config.max_length, self.config.max_candidates
+            self.tokenizer,
+            self.elements.table,
+            self.schemas,
+            self.config.max_length,
+            self.config.max_candidates,
         )
         self.acts_only = RuleDST(())  # turns with no words (act level): their acts applied
         self.acts_only.schemas = self.schemas
@@ -113,11 +115,7 @@ class BertDST(artifacts.AdapterModel):
 
     def table_tensor(self) -> torch.Tensor:
         """(N, D) embeddings of every schema text the featurizer has indexed so far."""
-        if self._table_tensor.shape[0] < len(self.table.rows):
-            if self.embedder is None:
-                self.embedder = SchemaEmbedder(tokenizer=self.tokenizer)
-            self._table_tensor = self.embedder.embed(self.table.texts)
-        return self._table_tensor
+        return self.elements.tensor()
 
     def fit(
         self,

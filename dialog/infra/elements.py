@@ -97,16 +97,3 @@ class ElementEmbeddings:
                 self.embedder = SchemaEmbedder(tokenizer=self.tokenizer)
             self._tensor = self.embedder.embed(self.table.texts)
         return self._tensor
-
-
-class WithTable(nn.Module):
-    """A network that takes the element table first, with the table bound, so that the training loop
-    can call it with a batch alone."""
-
-    def __init__(self, model: nn.Module, table: torch.Tensor) -> None:
-        super().__init__()
-        self.inner = model
-        self.register_buffer("table", table, persistent=False)
-
-    def forward(self, **batch: torch.Tensor) -> Any:
-        return self.inner(self.table, **batch)

@@ -30,7 +30,7 @@ import torch
 
 from dialog.backend import Backend
 from dialog.infra import artifacts
-from dialog.infra.elements import ElementEmbeddings, WithTable, intent_text, slot_text
+from dialog.infra.elements import ElementEmbeddings, intent_text, slot_text
 from dialog.infra.encoder import add_lora, load_encoder, load_tokenizer
 from dialog.nlu.bert import BertNLU, _labels, encode_words
 from dialog.nlu.described_net import IGNORE, DescribedConfig, DescribedModel, collate, described_loss
@@ -38,7 +38,7 @@ from dialog.nlu.labels import SPECIAL_VALUES
 from dialog.nlu.targets import Target
 from dialog.registry import registry
 from dialog.schema import Schema
-from dialog.train.loop import TrainConfig, summary, train
+from dialog.train.loop import TrainConfig, WithTable, summary, train
 
 
 def domain(service: str) -> str:

@@ -187,3 +187,16 @@ def _bar(total: int, progress: bool) -> Any:
 
 def _to(value: Any, device: torch.device) -> Any:
     return value.to(device) if isinstance(value, torch.Tensor) else value
+
+
+class WithTable(nn.Module):
+    """A network that takes a schema element table first (``dialog.infra.elements``), with the table
+    bound, so that the loop can call it with a batch alone."""
+
+    def __init__(self, model: nn.Module, table: torch.Tensor) -> None:
+        super().__init__()
+        self.inner = model
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, **batch: torch.Tensor) -> Any:
+        return self.inner(self.table, **batch)

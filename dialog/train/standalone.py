@@ -23,7 +23,7 @@ from torch import nn
 
 from dialog.infra.artifacts import write_meta
 from dialog.infra.encoder import LORA_TARGETS
-from dialog.train.loop import TrainConfig, resolve_device, summary, train
+from dialog.train.loop import TrainConfig, WithTable, resolve_device, summary, train
 from dialog.train.pack import read_encoder, read_features
 
 
@@ -78,16 +78,6 @@ def network(kind: str, encoder: nn.Module, config: dict[str, Any]) -> tuple[nn.M
     raise ValueError(f"no standalone training for {kind!r} (known: nlu-described)")
 
 
-class _Bound(nn.Module):
-    def __init__(self, model: nn.Module, table: torch.Tensor) -> None:
-        super().__init__()
-        self.inner = model
-        self.register_buffer("table", table, persistent=False)
-
-    def forward(self, **batch: torch.Tensor) -> Any:
-        return self.inner(self.table, **batch)
-
-
 def run(pack: Path, out: Path, device: str = "auto", checkpoints: int = 0) -> dict[str, Any]:
     """Train what ``pack`` describes and write the artifact to ``out`` (and, with ``checkpoints``,
     that many earlier ones to ``out/step-N``); return the training history."""
@@ -122,7 +112,7 @@ def run(pack: Path, out: Path, device: str = "auto", checkpoints: int = 0) -> di
         return {}
 
     history = train(
-        _Bound(model, table),
+        WithTable(model, table),
         features,
         collate,
         loss,

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dialog.infra.elements import WithTable
 from dialog.nlu.described import DescribedNLU, domain, load_nlu
 from dialog.nlu.described_net import DescribedConfig, collate, described_loss
 from dialog.nlu.targets import Target, target_from_acts
 from dialog.schema import Schema
-from dialog.train.loop import TrainConfig, train
+from dialog.train.loop import TrainConfig, WithTable, train
 from dialog.types import ActType, DialogueAct, DialogueState
 
 A = ActType
